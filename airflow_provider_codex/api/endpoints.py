@@ -1,0 +1,278 @@
+"""The registry of the Codex API contract.
+
+Every fact the code relies on about the remote service lives here, once: the
+base URLs, each route's path, which key it needs, how it pages, its page-size
+limits, how a time window is expressed on it. The client, the sandbox server,
+the hook and the operators all read these objects; none of them spells a path
+or a parameter name of its own.
+
+The facts come from ``shared/codex-api.md``; the tags there ([official],
+[reference], [assumed]) are repeated here as comments where it matters.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+DEFAULT_BASE_URL = "https://api.chatgpt.com/v1"  # [official]
+
+#: The longest time any compliance record is kept [official].
+COMPLIANCE_RETENTION_DAYS = 30
+
+#: Default client-side budget of requests per minute per route [reference].
+DEFAULT_REQUESTS_PER_MINUTE = 100
+
+
+class Api(enum.StrEnum):
+    """The two Codex governance APIs; each has its own key."""
+
+    ANALYTICS = "analytics"
+    COMPLIANCE = "compliance"
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """What an API needs from its key, for error messages that name the fix."""
+
+    connection_field: str  # the connection extra field that holds the key
+    scope: str  # the scope the key must carry
+
+
+API_KEYS: Mapping[Api, ApiKeyInfo] = MappingProxyType(
+    {
+        Api.ANALYTICS: ApiKeyInfo("analytics_api_key", "codex.enterprise.analytics.read"),
+        Api.COMPLIANCE: ApiKeyInfo("compliance_api_key", "read"),
+    }
+)
+
+
+class Owner(enum.StrEnum):
+    """Who a route belongs to: a workspace, or (compliance logs only) an organization."""
+
+    WORKSPACE = "workspace"
+    ORGANIZATION = "organization"
+
+
+#: The base of each API under the service URL, by owner [official].
+API_BASES: Mapping[tuple[Api, Owner], str] = MappingProxyType(
+    {
+        (Api.ANALYTICS, Owner.WORKSPACE): "/analytics/codex/workspaces/{owner_id}",
+        (Api.COMPLIANCE, Owner.WORKSPACE): "/compliance/workspaces/{owner_id}",
+        (Api.COMPLIANCE, Owner.ORGANIZATION): "/compliance/organizations/{owner_id}",
+    }
+)
+
+
+class Paging(enum.StrEnum):
+    """How a route pages. Each style is one loop in :mod:`.paging`."""
+
+    #: ``{"data", "has_more", "next_page"}``; ``page=<next_page>`` passed back unchanged.
+    NEXT_PAGE = "next_page"
+    #: ``{"data", "has_more", "last_end_time"}``; ``after=<last_end_time>``.
+    LAST_END_TIME = "last_end_time"
+    #: ``{"object": "list", "data", "has_more", "last_id"}``; ``after=<last_id>``.
+    LAST_ID = "last_id"
+    #: A single JSON object, no paging.
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class PagingRule:
+    """Where a paging style keeps its cursor in a response, and how it goes back."""
+
+    cursor_field: str | None  # the response field holding the next cursor
+    cursor_param: str | None  # the query parameter that carries it back
+    has_more_field: str = "has_more"  # never stop on a short page: stop on this
+    data_field: str = "data"
+
+
+PAGING_RULES: Mapping[Paging, PagingRule] = MappingProxyType(
+    {
+        Paging.NEXT_PAGE: PagingRule("next_page", "page"),
+        Paging.LAST_END_TIME: PagingRule("last_end_time", "after"),
+        Paging.LAST_ID: PagingRule("last_id", "after"),
+        Paging.NONE: PagingRule(None, None),
+    }
+)
+
+#: The query parameter that sets the page size, on every paged route.
+LIMIT_PARAM = "limit"
+#: The repeatable query parameter naming compliance event types.
+EVENT_TYPE_PARAM = "event_type"
+
+
+class WindowStyle(enum.StrEnum):
+    """How a route takes a time window."""
+
+    #: ``start_time`` inclusive / ``end_time`` exclusive, Unix seconds UTC [reference].
+    UNIX_SECONDS = "unix_seconds"
+    #: ``after`` exclusive / ``before``, ISO 8601 with a time zone [official].
+    ISO_AFTER_BEFORE = "iso_after_before"
+    #: The route takes no window.
+    NONE = "none"
+
+
+#: The (start, end) query parameters of each window style.
+WINDOW_PARAMS: Mapping[WindowStyle, tuple[str, str] | None] = MappingProxyType(
+    {
+        WindowStyle.UNIX_SECONDS: ("start_time", "end_time"),
+        WindowStyle.ISO_AFTER_BEFORE: ("after", "before"),
+        WindowStyle.NONE: None,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route of the contract.
+
+    ``path`` is relative to the API base and may hold ``{placeholders}`` for
+    path parameters (``{log_file_id}``). ``fixed_params`` are sent on every
+    call (``group=workspace``). ``max_limit`` is the largest page the route
+    accepts; ``default_limit`` is what the client asks for when the caller
+    does not say (the largest, so a window costs the fewest requests).
+    """
+
+    name: str
+    api: Api
+    path: str
+    paging: Paging
+    window: WindowStyle = WindowStyle.NONE
+    max_limit: int | None = None
+    default_limit: int | None = None
+    fixed_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    owners: tuple[Owner, ...] = (Owner.WORKSPACE,)
+    #: Records returned by the route repeat across pages or files (at-least-once).
+    at_least_once: bool = False
+    #: The route answers with a redirect to a signed URL on another host.
+    redirects_to_signed_url: bool = False
+
+    @property
+    def key(self) -> ApiKeyInfo:
+        return API_KEYS[self.api]
+
+    @property
+    def paging_rule(self) -> PagingRule:
+        return PAGING_RULES[self.paging]
+
+    def route(self, owner: Owner = Owner.WORKSPACE) -> str:
+        """The route template under the service URL, e.g. ``/analytics/…/usage``."""
+        if owner not in self.owners:
+            raise ValueError(f"endpoint {self.name!r} is not served for an {owner.value}")
+        return API_BASES[(self.api, owner)] + self.path
+
+
+_ANALYTICS_LIMIT = 30_000  # [reference] limit 1..30000, default 1000
+_LOGS_LIMIT = 100  # [reference] limit 1..100
+_LIST_LIMIT = 100  # [assumed] as the older compliance list endpoints
+
+USAGE = Endpoint(
+    name="usage",
+    api=Api.ANALYTICS,
+    path="/usage",
+    paging=Paging.NEXT_PAGE,
+    window=WindowStyle.UNIX_SECONDS,
+    max_limit=_ANALYTICS_LIMIT,
+    default_limit=_ANALYTICS_LIMIT,
+)
+USAGE_WORKSPACE = Endpoint(
+    name="usage_workspace",
+    api=Api.ANALYTICS,
+    path="/usage",
+    paging=Paging.NEXT_PAGE,
+    window=WindowStyle.UNIX_SECONDS,
+    max_limit=_ANALYTICS_LIMIT,
+    default_limit=_ANALYTICS_LIMIT,
+    fixed_params=MappingProxyType({"group": "workspace"}),
+)
+CODE_REVIEWS = Endpoint(
+    name="code_reviews",
+    api=Api.ANALYTICS,
+    path="/code_reviews",
+    paging=Paging.NEXT_PAGE,
+    window=WindowStyle.UNIX_SECONDS,
+    max_limit=_ANALYTICS_LIMIT,
+    default_limit=_ANALYTICS_LIMIT,
+)
+CODE_REVIEW_RESPONSES = Endpoint(
+    name="code_review_responses",
+    api=Api.ANALYTICS,
+    path="/code_review_responses",
+    paging=Paging.NEXT_PAGE,
+    window=WindowStyle.UNIX_SECONDS,
+    max_limit=_ANALYTICS_LIMIT,
+    default_limit=_ANALYTICS_LIMIT,
+)
+COMPLIANCE_LOGS = Endpoint(
+    name="compliance_logs",
+    api=Api.COMPLIANCE,
+    path="/logs",
+    paging=Paging.LAST_END_TIME,
+    window=WindowStyle.ISO_AFTER_BEFORE,
+    max_limit=_LOGS_LIMIT,
+    default_limit=_LOGS_LIMIT,
+    owners=(Owner.WORKSPACE, Owner.ORGANIZATION),
+    at_least_once=True,
+)
+COMPLIANCE_LOG_FILE = Endpoint(
+    name="compliance_log_file",
+    api=Api.COMPLIANCE,
+    path="/logs/{log_file_id}",
+    paging=Paging.NONE,
+    owners=(Owner.WORKSPACE, Owner.ORGANIZATION),
+    redirects_to_signed_url=True,
+)
+MAX_EVENT_TIME = Endpoint(
+    name="max_event_time",
+    api=Api.COMPLIANCE,
+    path="/max_event_time",
+    paging=Paging.NONE,
+    owners=(Owner.WORKSPACE, Owner.ORGANIZATION),
+)
+CODEX_TASKS = Endpoint(
+    name="codex_tasks",
+    api=Api.COMPLIANCE,
+    path="/codex_tasks",
+    paging=Paging.LAST_ID,
+    max_limit=_LIST_LIMIT,
+    default_limit=_LIST_LIMIT,
+)
+CODEX_ENVIRONMENTS = Endpoint(
+    name="codex_environments",
+    api=Api.COMPLIANCE,
+    path="/codex_environments",
+    paging=Paging.LAST_ID,
+    max_limit=_LIST_LIMIT,
+    default_limit=_LIST_LIMIT,
+)
+
+ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
+    {
+        e.name: e
+        for e in (
+            USAGE,
+            USAGE_WORKSPACE,
+            CODE_REVIEWS,
+            CODE_REVIEW_RESPONSES,
+            COMPLIANCE_LOGS,
+            COMPLIANCE_LOG_FILE,
+            MAX_EVENT_TIME,
+            CODEX_TASKS,
+            CODEX_ENVIRONMENTS,
+        )
+    }
+)
+
+#: Compliance event types that carry Codex activity [official].
+CODEX_EVENT_TYPES = ("CODEX_LOG", "CODEX_SECURITY_LOG")
+
+
+def endpoint(name: str) -> Endpoint:
+    """Look an endpoint up by name, with an error that lists the known ones."""
+    try:
+        return ENDPOINTS[name]
+    except KeyError:
+        raise KeyError(f"unknown Codex endpoint {name!r}; known: {', '.join(ENDPOINTS)}") from None

@@ -1,0 +1,49 @@
+# Sourced by scripts/test and scripts/demo: makes a fresh machine ready.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${CODEX_VENV:-$ROOT/.venv}"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+ensure_system_packages() {
+    # mysqlclient (the MySQL provider's driver) builds against the MariaDB headers.
+    if ! pkg-config --exists mysqlclient 2>/dev/null && ! pkg-config --exists libmariadb 2>/dev/null; then
+        log "installing libmariadb-dev and pkg-config (for mysqlclient)"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config >/dev/null
+    fi
+}
+
+ensure_venv() {
+    local stamp="$VENV/.installed"
+    local want
+    want="$(cat "$ROOT/requirements/dev.txt" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return
+    fi
+    log "creating $VENV with the pinned requirements"
+    [[ -x "$VENV/bin/python" ]] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "uv==0.13.9" 2>/dev/null
+    VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q -r "$ROOT/requirements/dev.txt"
+    VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q --no-deps -e "$ROOT"
+    echo "$want" >"$stamp"
+}
+
+ensure_databases() {
+    # PostgreSQL and MariaDB run on every machine of this kind; start them if they stopped.
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        log "starting PostgreSQL"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+    fi
+    if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+        log "starting MariaDB"
+        start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+        for _ in $(seq 30); do mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
+    fi
+    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='test'" 2>/dev/null | grep -q 1 \
+        || psql -h 127.0.0.1 -U postgres -c "create database test" >/dev/null 2>&1 || true
+    mariadb -h 127.0.0.1 -u root -e "create database if not exists test" >/dev/null 2>&1 || true
+}
