@@ -1,0 +1,642 @@
+"""The Codex HTTP client: one core, a sync face and an async face.
+
+Every rule (auth, URL building, rate limiting, retries, error mapping, paging,
+download verification) is written once, in :class:`ClientCore`, as generator
+*flows* that yield what they need done (:class:`Sleep`, :class:`Send`) and
+receive the outcome. :class:`CodexClient` drives a flow with ``httpx.Client``
+and ``time.sleep``; :class:`AsyncCodexClient` drives the very same flow with
+``httpx.AsyncClient`` and ``asyncio.sleep``. Neither face holds logic of its
+own, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any, TypeVar
+
+import httpx
+
+from airflow_provider_codex.api import jsonio
+from airflow_provider_codex.api.config import ClientConfig
+from airflow_provider_codex.api.endpoints import (
+    COMPLIANCE_LOG_FILE,
+    COMPLIANCE_LOGS,
+    EVENT_TYPE_PARAM,
+    MAX_EVENT_TIME,
+    Endpoint,
+)
+from airflow_provider_codex.api.errors import (
+    CodexAuthError,
+    CodexContractError,
+    CodexError,
+    CodexHTTPError,
+    CodexIntegrityError,
+    CodexNotFoundError,
+    CodexPermissionError,
+    CodexRateLimitError,
+    CodexServerError,
+    CodexTransportError,
+    CodexValidationError,
+    excerpt,
+    redact,
+)
+from airflow_provider_codex.api.paging import Page, Pager, QueryParams, iso_utc
+from airflow_provider_codex.api.retry import RETRYABLE_STATUSES, RateLimiter, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Chunk size when streaming a log file to disk.
+DOWNLOAD_CHUNK = 1 << 16
+#: A downloaded file stays in memory up to this size, then spills to a temp file.
+DOWNLOAD_SPOOL_BYTES = 4 << 20
+
+
+# --- what a flow asks its driver to do ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Send:
+    request: httpx.Request
+    #: Stream a 2xx body into this writer instead of reading it into memory.
+    into: HashingWriter | None = None
+
+
+Action = Sleep | Send
+Outcome = httpx.Response | httpx.TransportError | None
+Flow = Generator[Action, Outcome, T]
+
+
+class HashingWriter:
+    """A private spooled temp file that hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=DOWNLOAD_SPOOL_BYTES)  # noqa: SIM115
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+        self._sha.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class VerifiedFile:
+    """A downloaded log file whose SHA-256 matched its listing. Close it when done."""
+
+    def __init__(self, file_id: str, writer: HashingWriter) -> None:
+        self.file_id = file_id
+        self.sha256 = writer.sha256
+        self.size = writer.size
+        self._writer = writer
+        writer.file.seek(0)
+
+    @property
+    def stream(self) -> IO[bytes]:
+        """The verified bytes, as a binary file positioned at the start."""
+        return self._writer.file
+
+    def read(self) -> bytes:
+        self._writer.file.seek(0)
+        return self._writer.file.read()
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> VerifiedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One entry of the compliance log listing."""
+
+    id: str
+    event_type: str
+    end_time: str
+    file_name: str | None
+    file_size: int | None
+    sha256: str
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def from_listing(cls, row: Mapping[str, Any]) -> LogFile:
+        try:
+            return cls(
+                id=str(row["id"]),
+                event_type=str(row["event_type"]),
+                end_time=str(row["end_time"]),
+                file_name=row.get("file_name"),
+                file_size=row.get("file_size"),
+                sha256=str(row["file_sha256"]).lower(),
+                raw=row,
+            )
+        except KeyError as missing:
+            raise CodexContractError(f"log file entry lacks {missing}: {excerpt(repr(row))}") from None
+
+
+@dataclass
+class ClientStats:
+    """What a client did, for a task's summary and its log."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    integrity_retries: int = 0
+    by_status: Counter[int] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "integrity_retries": self.integrity_retries,
+            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+        }
+
+
+# --- the core --------------------------------------------------------------------------
+
+
+class ClientCore:
+    """Builds requests, applies the limiter and the retry policy, reads responses.
+
+    It does no I/O: its flows are driven by one of the two faces below.
+    """
+
+    def __init__(self, config: ClientConfig, limiter: RateLimiter | None = None) -> None:
+        self.config = config
+        self.limiter = limiter or RateLimiter(config.requests_per_minute, config.rate_period)
+        self.stats = ClientStats()
+        self._secrets = config.secrets()
+
+    # building
+
+    def url(self, endpoint: Endpoint, path_params: Mapping[str, str] | None = None) -> str:
+        owner, owner_id = self.config.owner_for(endpoint)
+        route = endpoint.route(owner).format(owner_id=owner_id, **(path_params or {}))
+        return self.config.base_url.rstrip("/") + route
+
+    def request(
+        self,
+        endpoint: Endpoint,
+        params: Sequence[tuple[str, str]] = (),
+        path_params: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        key = self.config.key_for(endpoint.api)
+        return httpx.Request(
+            "GET",
+            self.url(endpoint, path_params),
+            params=list(params),
+            headers={"Authorization": f"Bearer {key.reveal()}", "Accept": "application/json"},
+        )
+
+    # the exchange: limiter, send, classify, retry
+
+    def exchange(
+        self,
+        endpoint: Endpoint,
+        request: httpx.Request,
+        *,
+        into: HashingWriter | None = None,
+        rate_limited: bool = True,
+    ) -> Flow[httpx.Response]:
+        """Send ``request`` until it succeeds or a rule says stop. Redirects count as success.
+
+        ``rate_limited=False`` skips the client-side limiter: signed download URLs
+        are served by another host that the API's per-route limit does not cover.
+        """
+        policy = self.config.retry
+        for attempt in range(1, policy.max_attempts + 1):
+            wait = self.limiter.reserve(endpoint.name) if rate_limited else 0.0
+            if wait > 0:
+                yield Sleep(wait)
+            outcome = yield Send(request, into)
+            self.stats.requests += 1
+            if isinstance(outcome, httpx.Response):
+                self.stats.by_status[outcome.status_code] += 1
+                if outcome.status_code < 400:
+                    return outcome
+            error, retry_after = self._classify(endpoint, outcome)
+            if not error.retryable:
+                raise error
+            if isinstance(error, CodexRateLimitError):
+                self.stats.rate_limited += 1
+                self._check_wait(endpoint, error, retry_after)
+            if attempt == policy.max_attempts:
+                raise error
+            delay = policy.delay(attempt, retry_after)
+            self.stats.retries += 1
+            log.warning(
+                "%s: %s; retry %d of %d in %.1fs",
+                endpoint.name,
+                error,
+                attempt,
+                policy.max_attempts - 1,
+                delay,
+            )
+            yield Sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_wait(self, endpoint: Endpoint, error: CodexRateLimitError, retry_after: float | None) -> None:
+        """Refuse to sleep past the caps: raise instead (a deferrable task defers on it)."""
+        policy = self.config.retry
+        if retry_after is None:
+            return
+        if retry_after > policy.max_retry_after:
+            raise CodexRateLimitError(
+                f"{endpoint.name}: the service asked to wait {retry_after:.0f}s (Retry-After), "
+                f"more than the {policy.max_retry_after:.0f}s this client may wait; "
+                "retry later or raise max_retry_after",
+                status=error.status,
+                endpoint=endpoint.name,
+                body=error.body,
+                retry_after=retry_after,
+            )
+        if policy.max_sleep is not None and retry_after > policy.max_sleep:
+            raise CodexRateLimitError(
+                f"{endpoint.name}: rate limited for {retry_after:.0f}s, longer than "
+                f"{policy.max_sleep:.0f}s worth sleeping in a worker",
+                status=error.status,
+                endpoint=endpoint.name,
+                body=error.body,
+                retry_after=retry_after,
+            )
+
+    def _classify(self, endpoint: Endpoint, outcome: Outcome) -> tuple[CodexError, float | None]:
+        """Map a failed outcome to a typed error, and the server's Retry-After if any."""
+        if not isinstance(outcome, httpx.Response):
+            return CodexTransportError(self._scrub(f"{endpoint.name}: {type(outcome).__name__}: {outcome}")), None
+        status = outcome.status_code
+        body = self._scrub(outcome.text)
+        where = f"{endpoint.name} ({status})"
+        key = endpoint.key
+        kwargs: dict[str, Any] = {"status": status, "endpoint": endpoint.name, "body": body}
+        if status == 401:
+            return CodexAuthError(
+                f"{where}: the {endpoint.api.value} API key was rejected; check the "
+                f"'{key.connection_field}' field of {self.config.source}. Server said: {excerpt(body)}",
+                **kwargs,
+            ), None
+        if status == 403:
+            return CodexPermissionError(
+                f"{where}: the key in '{key.connection_field}' lacks the '{key.scope}' scope "
+                f"needed by {endpoint.name}. Server said: {excerpt(body)}",
+                **kwargs,
+            ), None
+        if status == 404:
+            return CodexNotFoundError(
+                f"{where}: not found; check the workspace/organization id of {self.config.source} "
+                f"and that the workspace's plan includes the {endpoint.api.value} API. "
+                f"Server said: {excerpt(body)}",
+                **kwargs,
+            ), None
+        if status == 422:
+            detail = _json_or_none(outcome)
+            detail = detail.get("detail") if isinstance(detail, dict) else None
+            return CodexValidationError(
+                f"{where}: the service rejected the request: {excerpt(body)}", detail=detail, **kwargs
+            ), None
+        retry_after = parse_retry_after(outcome.headers.get("retry-after"))
+        if status == 429:
+            return CodexRateLimitError(
+                f"{where}: rate limited (Retry-After: {outcome.headers.get('retry-after')})",
+                retry_after=retry_after,
+                **kwargs,
+            ), retry_after
+        if status in RETRYABLE_STATUSES or status >= 500:
+            return CodexServerError(f"{where}: server error: {excerpt(body)}", **kwargs), retry_after
+        return CodexHTTPError(f"{where}: unexpected status: {excerpt(body)}", **kwargs), None
+
+    def _scrub(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    # flows
+
+    def json_flow(
+        self,
+        endpoint: Endpoint,
+        params: Sequence[tuple[str, str]] = (),
+        path_params: Mapping[str, str] | None = None,
+    ) -> Flow[Any]:
+        response = yield from self.exchange(endpoint, self.request(endpoint, params, path_params))
+        return self.read_json(endpoint, response)
+
+    def read_json(self, endpoint: Endpoint, response: httpx.Response) -> Any:
+        try:
+            return jsonio.loads(response.content)
+        except ValueError:
+            raise CodexContractError(
+                f"{endpoint.name}: the body is not JSON ({response.status_code}): {excerpt(self._scrub(response.text))}"
+            ) from None
+
+    def page_flow(self, pager: Pager) -> Flow[Page]:
+        body = yield from self.json_flow(pager.endpoint, pager.next_params())
+        return pager.advance(body)
+
+    def download_flow(self, file_id: str, expected_sha256: str) -> Flow[VerifiedFile]:
+        """GET the file's route, follow its 307 *without the key*, stream, verify, retry."""
+        endpoint = COMPLIANCE_LOG_FILE
+        policy = self.config.retry
+        expected = expected_sha256.lower()
+        for attempt in range(1, policy.max_attempts + 1):
+            first = yield from self.exchange(endpoint, self.request(endpoint, path_params={"log_file_id": file_id}))
+            location = first.headers.get("location")
+            if not first.is_redirect or not location:
+                raise CodexContractError(
+                    f"{endpoint.name}: expected a redirect to a signed URL, got {first.status_code}"
+                )
+            # A fresh request: the signed URL carries its own authority; the bearer key
+            # must never travel to that host (it may be another company's CDN).
+            signed = httpx.Request("GET", first.url.join(location))
+            writer = HashingWriter()
+            try:
+                yield from self.exchange(endpoint, signed, into=writer, rate_limited=False)
+            except (CodexPermissionError, CodexNotFoundError) as expired:
+                writer.close()
+                if attempt == policy.max_attempts:
+                    raise
+                log.warning("%s: signed URL refused (%s); asking for a new one", endpoint.name, expired.status)
+                continue
+            except BaseException:
+                writer.close()
+                raise
+            if writer.sha256 == expected:
+                return VerifiedFile(file_id, writer)
+            writer.close()
+            self.stats.integrity_retries += 1
+            error = CodexIntegrityError(
+                f"{endpoint.name}: file {file_id} has SHA-256 {writer.sha256}, the listing says {expected}; discarded"
+            )
+            if attempt == policy.max_attempts:
+                raise error
+            delay = policy.backoff(attempt)
+            log.warning("%s; retry %d of %d in %.1fs", error, attempt, policy.max_attempts - 1, delay)
+            yield Sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def max_event_time_flow(self, event_types: Sequence[str]) -> Flow[dict[str, datetime | None]]:
+        params = [(EVENT_TYPE_PARAM, t) for t in event_types]
+        body = yield from self.json_flow(MAX_EVENT_TIME, params)
+        found = body.get("max_event_time") if isinstance(body, dict) else None
+        if not isinstance(found, dict):
+            raise CodexContractError(f"{MAX_EVENT_TIME.name}: unexpected body: {excerpt(repr(body))}")
+        return {t: _parse_time(found.get(t)) for t in event_types}
+
+
+def log_listing_params(event_types: Sequence[str], after: datetime, before: datetime | None) -> QueryParams:
+    """The /logs query: repeatable event types, ``after`` exclusive, optional ``before``."""
+    if not event_types:
+        raise ValueError("at least one event type is required")
+    params = [(EVENT_TYPE_PARAM, t) for t in event_types]
+    params.append(("after", iso_utc(after)))
+    if before is not None:
+        params.append(("before", iso_utc(before)))
+    return params
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return jsonio.loads(response.content)
+    except ValueError:
+        return None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CodexContractError(f"expected an ISO timestamp, got {value!r}")
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# --- the two faces ---------------------------------------------------------------------
+
+
+class _Face:
+    """What both faces share: the core and the public, I/O-free helpers."""
+
+    def __init__(self, config: ClientConfig, limiter: RateLimiter | None = None) -> None:
+        self.core = ClientCore(config, limiter)
+
+    @property
+    def config(self) -> ClientConfig:
+        return self.core.config
+
+    @property
+    def stats(self) -> ClientStats:
+        return self.core.stats
+
+    def pager(
+        self,
+        endpoint: Endpoint,
+        params: Sequence[tuple[str, str]] = (),
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Pager:
+        return Pager(endpoint, params, limit=limit, cursor=cursor)
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.config.timeout)
+
+
+class CodexClient(_Face):
+    """Synchronous client (operators, hooks, TaskFlow tasks)."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        limiter: RateLimiter | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(config, limiter)
+        self._http = httpx.Client(
+            timeout=self._timeout(), verify=config.verify, transport=transport, follow_redirects=False
+        )
+
+    def _drive(self, flow: Flow[T]) -> T:
+        outcome: Outcome = None
+        try:
+            while True:
+                action = flow.send(outcome)
+                outcome = self._perform(action)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _perform(self, action: Action) -> Outcome:
+        if isinstance(action, Sleep):
+            time.sleep(action.seconds)
+            return None
+        try:
+            if action.into is None:
+                return self._http.send(action.request)
+            response = self._http.send(action.request, stream=True)
+            try:
+                if response.is_success:
+                    for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                        action.into.write(chunk)
+                else:
+                    response.read()
+            finally:
+                response.close()
+            return response
+        except httpx.TransportError as exc:
+            return exc
+
+    def get_json(
+        self,
+        endpoint: Endpoint,
+        params: Sequence[tuple[str, str]] = (),
+        path_params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """One call to a route that does not page."""
+        return self._drive(self.core.json_flow(endpoint, params, path_params))
+
+    def iter_pages(
+        self,
+        endpoint: Endpoint,
+        params: Sequence[tuple[str, str]] = (),
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Iterator[Page]:
+        """Every page of a route, one at a time (constant memory)."""
+        pager = self.pager(endpoint, params, limit=limit, cursor=cursor)
+        while not pager.done:
+            yield self._drive(self.core.page_flow(pager))
+
+    def iter_log_files(
+        self, event_types: Sequence[str], after: datetime, before: datetime | None = None
+    ) -> Iterator[LogFile]:
+        """The log files listed for ``(after, before]``, by end time."""
+        for page in self.iter_pages(COMPLIANCE_LOGS, log_listing_params(event_types, after, before)):
+            yield from (LogFile.from_listing(row) for row in page.rows)
+
+    def download_log_file(self, file: LogFile) -> VerifiedFile:
+        """A log file's bytes, checked against the listing's SHA-256."""
+        return self._drive(self.core.download_flow(file.id, file.sha256))
+
+    def max_event_time(self, event_types: Sequence[str]) -> dict[str, datetime | None]:
+        return self._drive(self.core.max_event_time_flow(event_types))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CodexClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncCodexClient(_Face):
+    """Asynchronous client (triggers), driving the same flows as :class:`CodexClient`."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        limiter: RateLimiter | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(config, limiter)
+        self._http = httpx.AsyncClient(
+            timeout=self._timeout(), verify=config.verify, transport=transport, follow_redirects=False
+        )
+
+    async def _drive(self, flow: Flow[T]) -> T:
+        outcome: Outcome = None
+        try:
+            while True:
+                action = flow.send(outcome)
+                outcome = await self._perform(action)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _perform(self, action: Action) -> Outcome:
+        if isinstance(action, Sleep):
+            await asyncio.sleep(action.seconds)
+            return None
+        try:
+            if action.into is None:
+                return await self._http.send(action.request)
+            response = await self._http.send(action.request, stream=True)
+            try:
+                if response.is_success:
+                    async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
+                        action.into.write(chunk)
+                else:
+                    await response.aread()
+            finally:
+                await response.aclose()
+            return response
+        except httpx.TransportError as exc:
+            return exc
+
+    async def get_json(
+        self,
+        endpoint: Endpoint,
+        params: Sequence[tuple[str, str]] = (),
+        path_params: Mapping[str, str] | None = None,
+    ) -> Any:
+        return await self._drive(self.core.json_flow(endpoint, params, path_params))
+
+    async def iter_pages(
+        self,
+        endpoint: Endpoint,
+        params: Sequence[tuple[str, str]] = (),
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AsyncIterator[Page]:
+        pager = self.pager(endpoint, params, limit=limit, cursor=cursor)
+        while not pager.done:
+            yield await self._drive(self.core.page_flow(pager))
+
+    async def iter_log_files(
+        self, event_types: Sequence[str], after: datetime, before: datetime | None = None
+    ) -> AsyncIterator[LogFile]:
+        async for page in self.iter_pages(COMPLIANCE_LOGS, log_listing_params(event_types, after, before)):
+            for row in page.rows:
+                yield LogFile.from_listing(row)
+
+    async def download_log_file(self, file: LogFile) -> VerifiedFile:
+        return await self._drive(self.core.download_flow(file.id, file.sha256))
+
+    async def max_event_time(self, event_types: Sequence[str]) -> dict[str, datetime | None]:
+        return await self._drive(self.core.max_event_time_flow(event_types))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncCodexClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,97 @@
+"""Provider metadata, as data: Airflow reads it without importing the hook.
+
+The connection form (``conn-fields``, ``ui-field-behaviour``) is declared here,
+the Airflow 3.3 way, so the UI can show the ``codex`` connection type's fields
+without importing provider code. Fields whose schema has ``"format":
+"password"`` are treated as sensitive by Airflow and masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_codex import __version__
+
+_PACKAGE = "airflow_provider_codex"
+_INTEGRATION = "OpenAI Codex"
+
+
+def _string(label: str, description: str, *, secret: bool = False, default: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["string", "null"]}
+    if secret:
+        schema["format"] = "password"
+    if default is not None:
+        schema["default"] = default
+    return {"label": label, "description": description, "schema": schema}
+
+
+def _number(label: str, description: str, *, kind: str, default: float) -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": {"type": [kind, "null"], "default": default}}
+
+
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "workspace_id": _string(
+        "Workspace ID", "The ChatGPT Enterprise workspace UUID (Admin console > Workspace settings)."
+    ),
+    "organization_id": _string(
+        "Organization ID", "Optional 'org-…' id: compliance logs for a whole organization instead of one workspace."
+    ),
+    "analytics_api_key": _string(
+        "Analytics API key",
+        "A key with the codex.enterprise.analytics.read scope. Leave empty if you only load compliance data.",
+        secret=True,
+    ),
+    "compliance_api_key": _string(
+        "Compliance API key",
+        "A Compliance API key with read scope. Leave empty if you only load analytics.",
+        secret=True,
+    ),
+    "content_hash_secret": _string(
+        "Content hash salt",
+        "Salt for hashing prompt/response text (content policy 'hash'). Keep it stable to compare hashes.",
+        secret=True,
+    ),
+    "timeout": _number("Timeout (s)", "Per-request timeout in seconds.", kind="number", default=60),
+    "requests_per_minute": _number(
+        "Requests per minute", "Client-side limit per route, below the service's own.", kind="integer", default=100
+    ),
+    "verify_ssl": {
+        "label": "Verify TLS",
+        "description": "Verify the server's TLS certificate (leave on outside local testing).",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-codex",
+        "name": _INTEGRATION,
+        "description": "Load OpenAI Codex governance data (Analytics and Compliance APIs) into any SQL "
+        "database or object storage, in idempotent daily windows.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://developers.openai.com/codex/enterprise/governance",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.codex"]}],
+        "operators": [],
+        "sensors": [],
+        "triggers": [],
+        "connection-types": [
+            {
+                "hook-class-name": f"{_PACKAGE}.hooks.codex.CodexHook",
+                "hook-name": "OpenAI Codex",
+                "connection-type": "codex",
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "password", "port", "extra"],
+                    "relabeling": {"host": "Base URL"},
+                    "placeholders": {"host": "https://api.chatgpt.com/v1"},
+                },
+            }
+        ],
+    }
