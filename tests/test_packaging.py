@@ -1,0 +1,64 @@
+"""The package installs into a fresh venv and Airflow discovers the provider."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def uv() -> str:
+    found = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    if not Path(found).exists():
+        pytest.fail("uv is not installed in the test venv (scripts/bootstrap.sh installs it)")
+    return found
+
+
+@pytest.mark.slow
+def test_wheel_installs_in_a_fresh_venv_and_airflow_lists_the_provider(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run([uv(), "build", "--wheel", "-q", "-o", str(dist), str(ROOT)], check=True)
+    wheel = next(dist.glob("airflow_provider_codex-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([uv(), "venv", "-q", "-p", sys.executable, str(venv)], check=True)
+    env = {**os.environ, "VIRTUAL_ENV": str(venv), "AIRFLOW_HOME": str(tmp_path / "home")}
+    # The wheel's own dependency list is resolved; the pins only keep versions equal to CI's.
+    subprocess.run(
+        [uv(), "pip", "install", "-q", str(wheel), "-c", str(ROOT / "requirements" / "dev.txt")],
+        check=True,
+        env=env,
+    )
+    airflow = str(venv / "bin" / "airflow")
+    providers = subprocess.run([airflow, "providers", "list"], env=env, capture_output=True, text=True, check=True)
+    assert "airflow-provider-codex" in providers.stdout
+    hooks = subprocess.run([airflow, "providers", "hooks"], env=env, capture_output=True, text=True, check=True)
+    codex = [line for line in hooks.stdout.splitlines() if line.startswith("codex ")]
+    assert codex, hooks.stdout
+    assert "airflow_provider_codex.hooks.codex.CodexHook" in codex[0]
+    fields = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "from airflow.providers_manager import ProvidersManager as P;"
+            "w=P().connection_form_widgets;"
+            "print(sorted((k, v.is_sensitive) for k, v in w.items() if k.startswith('extra__codex__')))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for field, sensitive in [
+        ("workspace_id", False),
+        ("analytics_api_key", True),
+        ("compliance_api_key", True),
+        ("content_hash_secret", True),
+        ("requests_per_minute", False),
+    ]:
+        assert f"('extra__codex__{field}', {sensitive})" in fields, fields
