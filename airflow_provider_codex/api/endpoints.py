@@ -133,7 +133,8 @@ class Endpoint:
     path parameters (``{log_file_id}``). ``fixed_params`` are sent on every
     call (``group=workspace``). ``max_limit`` is the largest page the route
     accepts; ``default_limit`` is what the client asks for when the caller
-    does not say (the largest, so a window costs the fewest requests).
+    does not say (the largest, so a window costs the fewest requests);
+    ``service_default_limit`` is what the service uses when no ``limit`` is sent.
     """
 
     name: str
@@ -143,6 +144,8 @@ class Endpoint:
     window: WindowStyle = WindowStyle.NONE
     max_limit: int | None = None
     default_limit: int | None = None
+    #: What the service itself uses when a request gives no ``limit``.
+    service_default_limit: int | None = None
     fixed_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     owners: tuple[Owner, ...] = (Owner.WORKSPACE,)
     #: Records returned by the route repeat across pages or files (at-least-once).
@@ -165,7 +168,8 @@ class Endpoint:
         return API_BASES[(self.api, owner)] + self.path
 
 
-_ANALYTICS_LIMIT = 30_000  # [reference] limit 1..30000, default 1000
+_ANALYTICS_LIMIT = 30_000  # [reference] limit 1..30000
+_ANALYTICS_SERVICE_DEFAULT = 1_000  # [reference] default 1000
 _LOGS_LIMIT = 100  # [reference] limit 1..100
 _LIST_LIMIT = 100  # [assumed] as the older compliance list endpoints
 
@@ -177,6 +181,7 @@ USAGE = Endpoint(
     window=WindowStyle.UNIX_SECONDS,
     max_limit=_ANALYTICS_LIMIT,
     default_limit=_ANALYTICS_LIMIT,
+    service_default_limit=_ANALYTICS_SERVICE_DEFAULT,
 )
 USAGE_WORKSPACE = Endpoint(
     name="usage_workspace",
@@ -186,6 +191,7 @@ USAGE_WORKSPACE = Endpoint(
     window=WindowStyle.UNIX_SECONDS,
     max_limit=_ANALYTICS_LIMIT,
     default_limit=_ANALYTICS_LIMIT,
+    service_default_limit=_ANALYTICS_SERVICE_DEFAULT,
     fixed_params=MappingProxyType({"group": "workspace"}),
 )
 CODE_REVIEWS = Endpoint(
@@ -196,6 +202,7 @@ CODE_REVIEWS = Endpoint(
     window=WindowStyle.UNIX_SECONDS,
     max_limit=_ANALYTICS_LIMIT,
     default_limit=_ANALYTICS_LIMIT,
+    service_default_limit=_ANALYTICS_SERVICE_DEFAULT,
 )
 CODE_REVIEW_RESPONSES = Endpoint(
     name="code_review_responses",
@@ -205,6 +212,7 @@ CODE_REVIEW_RESPONSES = Endpoint(
     window=WindowStyle.UNIX_SECONDS,
     max_limit=_ANALYTICS_LIMIT,
     default_limit=_ANALYTICS_LIMIT,
+    service_default_limit=_ANALYTICS_SERVICE_DEFAULT,
 )
 COMPLIANCE_LOGS = Endpoint(
     name="compliance_logs",
@@ -214,6 +222,7 @@ COMPLIANCE_LOGS = Endpoint(
     window=WindowStyle.ISO_AFTER_BEFORE,
     max_limit=_LOGS_LIMIT,
     default_limit=_LOGS_LIMIT,
+    service_default_limit=_LOGS_LIMIT,  # [assumed]
     owners=(Owner.WORKSPACE, Owner.ORGANIZATION),
     at_least_once=True,
 )
@@ -239,6 +248,7 @@ CODEX_TASKS = Endpoint(
     paging=Paging.LAST_ID,
     max_limit=_LIST_LIMIT,
     default_limit=_LIST_LIMIT,
+    service_default_limit=_LIST_LIMIT,  # [assumed]
 )
 CODEX_ENVIRONMENTS = Endpoint(
     name="codex_environments",
@@ -247,6 +257,7 @@ CODEX_ENVIRONMENTS = Endpoint(
     paging=Paging.LAST_ID,
     max_limit=_LIST_LIMIT,
     default_limit=_LIST_LIMIT,
+    service_default_limit=_LIST_LIMIT,  # [assumed]
 )
 
 ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
