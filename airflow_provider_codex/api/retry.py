@@ -90,6 +90,11 @@ class RateLimiter:
     books the next free slot and says how long to wait for it; it is
     thread-safe, so the sync client may be shared by threads and the async one
     by tasks (the wait itself is done by the caller).
+
+    A slot is booked for when a request *leaves*; the service counts when it
+    *arrives*, a little later. ``safety`` (a fraction of the period) keeps a
+    request that follows a full window from arriving before the window's first
+    request has left the service's count.
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class RateLimiter:
         limit: int = DEFAULT_REQUESTS_PER_MINUTE,
         period: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        safety: float = 0.02,
     ) -> None:
         if limit < 1:
             raise ValueError("requests per minute must be at least 1")
@@ -104,6 +110,7 @@ class RateLimiter:
             raise ValueError("the limiter's period must be positive")
         self.limit = limit
         self.period = period
+        self._spacing = period * (1 + safety)
         self._clock = clock
         self._sent: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -118,7 +125,7 @@ class RateLimiter:
             # Slots are booked in order, so the deque stays sorted.
             at = max(now, sent[-1]) if sent else now
             if len(sent) >= self.limit:
-                at = max(at, sent[-self.limit] + self.period)
+                at = max(at, sent[-self.limit] + self._spacing)
             sent.append(at)
             while len(sent) > self.limit:
                 sent.popleft()
