@@ -1,0 +1,24 @@
+"""Where table records go. Sinks take a ``TableSpec`` and records, never an endpoint.
+
+- :class:`SqlSink`: any database with an Airflow ``DbApiHook``;
+- :class:`StorageSink`: any ``ObjectStoragePath`` (local, S3, GCS, ...).
+
+Both replace a workspace's days atomically, so reloads and retries leave one
+copy, and both return a :class:`ReplaceResult` per table.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_codex.sinks._staging import ReplaceResult
+from airflow_provider_codex.sinks.sql import SqlSink, hook_from_conn_id
+from airflow_provider_codex.sinks.storage import LOG_FILES_FOLDER, ArchiveFile, ArchiveResult, StorageSink
+
+__all__ = [
+    "LOG_FILES_FOLDER",
+    "ArchiveFile",
+    "ArchiveResult",
+    "ReplaceResult",
+    "SqlSink",
+    "StorageSink",
+    "hook_from_conn_id",
+]

@@ -1,0 +1,246 @@
+"""Stage a load on local disk before any sink writes it.
+
+Both sinks replace whole partitions (a workspace's day of a table) and both
+need the same things from the record stream first:
+
+- every record checked to belong to the tables, workspace and days being
+  replaced (a record outside them would survive the replace and duplicate
+  later), and its extra keys checked to be valid column names;
+- the types of extra columns (fields a newer API version brings), known
+  *before* the write starts: a SQL table needs its columns added, a Parquet
+  file its schema, and neither can change halfway;
+- duplicates of a ``deduplicate`` table's key dropped (the first copy wins);
+- counts per day.
+
+So the records are consumed once, streaming, into a spool: pickled batches
+in one anonymous temporary file, kept apart per (table, day). Memory holds
+at most ``buffer_rows`` records; the spool lives only as long as the load.
+A side effect sinks rely on: an error in the record iterator (the API failing
+mid-window) surfaces here, before any transaction or object write begins, and
+the lock a SQL sink takes is held only for the write itself, not while the API
+is paged.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import IO, Any
+
+from airflow_provider_codex.tables.schema import (
+    ColumnType,
+    Record,
+    TableSpec,
+    Tagged,
+    infer_type,
+    merge_types,
+    validate_identifier,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUFFER_ROWS = 20_000
+
+
+@dataclass
+class ReplaceResult:
+    """What a replace did to one table: rows per day, and duplicates dropped.
+
+    ``deleted`` is the number of rows the SQL sink removed per day; the storage
+    sink does not read the partitions it replaces and leaves it ``None``.
+    """
+
+    table: str
+    inserted: dict[date, int]
+    deleted: dict[date, int] | None = None
+    duplicates_skipped: int = 0
+
+    @property
+    def rows_inserted(self) -> int:
+        return sum(self.inserted.values())
+
+
+class _Spool:
+    """Pickled record batches in one temporary file, read back per key."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="codex-spool-")  # noqa: SIM115 - closed in close()
+        self._chunks: dict[tuple[str, date], list[tuple[int, int]]] = {}
+
+    def write(self, key: tuple[str, date], batch: list[Record]) -> None:
+        data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        offset = self._file.seek(0, 2)
+        self._file.write(data)
+        self._chunks.setdefault(key, []).append((offset, len(data)))
+
+    def read(self, key: tuple[str, date]) -> Iterator[list[Record]]:
+        for offset, size in self._chunks.get(key, ()):
+            self._file.seek(offset)
+            # Our own file, written above in this process: not untrusted input.
+            yield pickle.loads(self._file.read(size))  # noqa: S301
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass
+class StagedTable:
+    """One table of a staged load: its days, counts, extra columns and spooled records."""
+
+    spec: TableSpec
+    days: tuple[date, ...]
+    inserted: Counter[date] = field(default_factory=Counter)
+    duplicates: int = 0
+    extra_types: dict[str, ColumnType] = field(default_factory=dict)
+    _spool: _Spool | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def columns(self) -> list[tuple[str, ColumnType]]:
+        """The spec's columns, then the extra columns in the order they appeared."""
+        return [(c.name, c.type) for c in self.spec.columns] + list(self.extra_types.items())
+
+    def records(self, day: date) -> Iterator[list[Record]]:
+        """The day's records, in spooled batches (sizes vary; sinks re-batch)."""
+        assert self._spool is not None
+        return self._spool.read((self.spec.name, day))
+
+    def result(self, deleted: dict[date, int] | None = None) -> ReplaceResult:
+        return ReplaceResult(
+            table=self.spec.name,
+            inserted={d: self.inserted[d] for d in self.days},
+            deleted=deleted,
+            duplicates_skipped=self.duplicates,
+        )
+
+
+def check_days(days: Iterable[date]) -> tuple[date, ...]:
+    """Sorted distinct days; a ``datetime`` is refused (it would never equal a record's date)."""
+    out = set()
+    for day in days:
+        if isinstance(day, datetime) or not isinstance(day, date):
+            raise TypeError(f"days must be datetime.date values, got {type(day).__name__}")
+        out.add(day)
+    return tuple(sorted(out))
+
+
+class _Stager:
+    """The single pass over the records; see the module docstring."""
+
+    def __init__(self, specs: Sequence[TableSpec], workspace_id: str, days: tuple[date, ...], buffer_rows: int) -> None:
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a table is named twice in one load: {names}")
+        self.spool = _Spool()
+        self.tables = {s.name: StagedTable(s, days, _spool=self.spool) for s in specs}
+        self.workspace_id = workspace_id
+        self.day_set = frozenset(days)
+        self.buffer_rows = max(1, buffer_rows)
+        self._buffers: dict[tuple[str, date], list[Record]] = {}
+        self._buffered = 0
+        self._seen: dict[str, set[tuple[Any, ...]]] = {s.name: set() for s in specs if s.deduplicate}
+        self._known = {s.name: frozenset(s.column_names) for s in specs}
+
+    def run(self, tagged: Iterable[Tagged]) -> None:
+        tables, known, seen, buffers = self.tables, self._known, self._seen, self._buffers
+        workspace_id, day_set = self.workspace_id, self.day_set
+        for name, record in tagged:
+            table = tables.get(name)
+            if table is None:
+                raise ValueError(f"a record for table {name!r}, which this load does not replace")
+            spec = table.spec
+            if record.get(spec.workspace_column) != workspace_id:
+                raise ValueError(f"{name}: a record of another workspace than {workspace_id!r}")
+            day = record.get(spec.day_column)
+            if day not in day_set:
+                raise ValueError(f"{name}: a record of day {day!r}, outside the days being replaced")
+            keys = seen.get(name)
+            if keys is not None:
+                key = tuple(map(record.get, spec.key))
+                if key in keys:
+                    table.duplicates += 1
+                    continue
+                keys.add(key)
+            if not known[name].issuperset(record):
+                self._extras(table, record)
+            table.inserted[day] += 1
+            buffer = buffers.get((name, day))
+            if buffer is None:
+                buffer = buffers[(name, day)] = []
+            buffer.append(record)
+            self._buffered += 1
+            if self._buffered >= self.buffer_rows:
+                self.flush()
+        self.flush()
+        for table in tables.values():
+            if table.duplicates:
+                log.info("%s: dropped %d duplicate records", table.name, table.duplicates)
+
+    def _extras(self, table: StagedTable, record: Record) -> None:
+        known = self._known[table.name]
+        for column, value in record.items():
+            if column in known:
+                continue
+            kind = infer_type(value)
+            if kind is None:
+                continue  # a column is added once a value shows up; until then null is implied
+            validate_identifier(column, f"column name in a {table.name} record")
+            previous = table.extra_types.get(column)
+            table.extra_types[column] = kind if previous is None else merge_types(previous, kind)
+
+    def flush(self) -> None:
+        for key, batch in self._buffers.items():
+            if batch:
+                self.spool.write(key, batch)
+        self._buffers.clear()
+        self._buffered = 0
+
+
+@contextmanager
+def stage(
+    specs: Sequence[TableSpec],
+    workspace_id: str,
+    days: tuple[date, ...],
+    tagged: Iterable[Tagged],
+    *,
+    buffer_rows: int = DEFAULT_BUFFER_ROWS,
+) -> Iterator[list[StagedTable]]:
+    """Consume ``tagged`` into a spool; yield the staged tables; drop the spool after."""
+    stager = _Stager(specs, workspace_id, days, buffer_rows)
+    try:
+        stager.run(tagged)
+        for table in stager.tables.values():
+            log.info(
+                "%s: staged %d records for %d day(s)%s",
+                table.name,
+                sum(table.inserted.values()),
+                len(days),
+                f", new columns {sorted(table.extra_types)}" if table.extra_types else "",
+            )
+        yield list(stager.tables.values())
+    finally:
+        stager.spool.close()
+
+
+def rebatch(batches: Iterable[list[Record]], size: int) -> Iterator[list[Record]]:
+    """Batches of exactly ``size`` records (the last may be shorter) from batches of any size."""
+    pending: list[Record] = []
+    for batch in batches:
+        if not pending and len(batch) == size:
+            yield batch
+            continue
+        pending.extend(batch)
+        while len(pending) >= size:
+            yield pending[:size]
+            del pending[:size]
+    if pending:
+        yield pending

@@ -1,0 +1,358 @@
+"""What differs between databases, in one place: types, quoting, metadata, locks, bulk writes.
+
+=================  ===========================================================
+dialect            choices
+=================  ===========================================================
+SQLite             types TEXT/INTEGER/REAL/BOOLEAN/DATE/TIMESTAMP (dates and
+                   times stored as ISO 8601 text, so they sort and compare);
+                   lock: ``BEGIN IMMEDIATE`` takes the database's write lock at
+                   the start of the replace (concurrent writers wait up to the
+                   lock timeout via ``busy_timeout``); bulk: ``executemany``.
+PostgreSQL         types TEXT/BIGINT/DOUBLE PRECISION/BOOLEAN/DATE/TIMESTAMPTZ/
+                   JSONB; lock: ``LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE``
+                   (conflicts with itself and other writers, not with readers,
+                   who keep seeing the old rows until commit), with
+                   ``SET LOCAL lock_timeout``; bulk: ``COPY … FROM STDIN``
+                   through psycopg 3 ``cursor.copy`` or psycopg2 ``copy_expert``,
+                   whichever driver the hook's connection is.
+MySQL / MariaDB    types LONGTEXT (VARCHAR(191) in keys, to fit InnoDB's key
+                   size in utf8mb4)/BIGINT/DOUBLE/BOOLEAN/DATE/DATETIME(6) (UTC)/
+                   JSON; tables ``utf8mb4`` with a binary collation (ids compare
+                   exactly); lock: a named lock ``GET_LOCK`` per table (``LOCK
+                   TABLES`` would commit the transaction), released after commit
+                   or rollback; bulk: ``executemany``, which MySQL drivers send
+                   as multi-row ``INSERT … VALUES (…), (…)``.
+generic (ANSI)     types TEXT/BIGINT/DOUBLE PRECISION/BOOLEAN/DATE/TIMESTAMP
+                   (naive UTC)/TEXT, VARCHAR(255) in keys, overridable per sink;
+                   no lock: the primary key makes a concurrent overlapping load
+                   fail (and Airflow retry) instead of duplicating rows; bulk:
+                   ``executemany``.
+=================  ===========================================================
+
+Identifiers are validated (:func:`validate_identifier`) and then quoted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from types import MappingProxyType
+from typing import Any
+
+from airflow_provider_codex.sinks._pgcopy import CopyText
+from airflow_provider_codex.tables.schema import ColumnType, validate_identifier
+
+Adapter = Callable[[Any], Any]
+_T = ColumnType
+
+
+def _iso(value: date) -> str:
+    return value.isoformat()
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def index_name(table: str, suffix: str = "by_day") -> str:
+    """A valid index name derived from the table's, shortened with a hash when too long."""
+    name = f"{table}_{suffix}"
+    if len(name) > 63:
+        digest = hashlib.sha1(table.encode(), usedforsecurity=False).hexdigest()[:8]
+        name = f"{table[: 63 - len(suffix) - 10]}_{digest}_{suffix}"
+    return validate_identifier(name, "index name")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The generic (ANSI) dialect; subclasses change what their database does differently."""
+
+    name: str = "generic"
+    types: Mapping[ColumnType, str] = field(
+        default_factory=lambda: {
+            _T.TEXT: "TEXT",
+            _T.INTEGER: "BIGINT",
+            _T.FLOAT: "DOUBLE PRECISION",
+            _T.BOOLEAN: "BOOLEAN",
+            _T.DATE: "DATE",
+            _T.TIMESTAMP: "TIMESTAMP",
+            _T.JSON: "TEXT",
+        }
+    )
+    key_text_type: str = "VARCHAR(255)"
+    adapters: Mapping[ColumnType, Adapter] = field(default_factory=lambda: MappingProxyType({_T.TIMESTAMP: _naive_utc}))
+    if_not_exists: bool = False
+    table_options: str = ""
+    quote_char: str = '"'
+    #: SQL for the connection's current schema; set: the catalog is read from information_schema.
+    current_schema_sql: str | None = None
+
+    # -- names and DDL ---------------------------------------------------------------
+
+    def quote(self, name: str) -> str:
+        validate_identifier(name)
+        return f"{self.quote_char}{name}{self.quote_char}"
+
+    def qualify(self, schema: str | None, table: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(table)}" if schema else self.quote(table)
+
+    def column_type(self, kind: ColumnType, in_key: bool) -> str:
+        if in_key and kind is ColumnType.TEXT:
+            return self.key_text_type
+        return self.types[kind]
+
+    def create_table(
+        self,
+        schema: str | None,
+        table: str,
+        columns: Sequence[tuple[str, ColumnType]],
+        key: Sequence[str],
+        index: Sequence[str] | None,
+    ) -> list[str]:
+        """The statements creating ``table``; ``index``: extra index columns, if any."""
+        lines = [
+            f"{self.quote(n)} {self.column_type(t, n in key)}{' NOT NULL' if n in key else ''}" for n, t in columns
+        ]
+        lines.append(f"PRIMARY KEY ({', '.join(map(self.quote, key))})")
+        inline, separate = self.index_sql(schema, table, index) if index else (None, None)
+        if inline:
+            lines.append(inline)
+        exists = "IF NOT EXISTS " if self.if_not_exists else ""
+        body = ",\n  ".join(lines)
+        statements = [f"CREATE TABLE {exists}{self.qualify(schema, table)} (\n  {body}\n){self.table_options}"]
+        if separate:
+            statements.append(separate)
+        return statements
+
+    def index_sql(self, schema: str | None, table: str, columns: Sequence[str]) -> tuple[str | None, str | None]:
+        """``(inline clause, separate statement)``; one of them is ``None``."""
+        exists = "IF NOT EXISTS " if self.if_not_exists else ""
+        cols = ", ".join(map(self.quote, columns))
+        return None, (f"CREATE INDEX {exists}{self.quote(index_name(table))} ON {self.qualify(schema, table)} ({cols})")
+
+    def add_column(self, schema: str | None, table: str, column: str, kind: ColumnType) -> str:
+        return (
+            f"ALTER TABLE {self.qualify(schema, table)} ADD COLUMN {self.quote(column)} {self.column_type(kind, False)}"
+        )
+
+    def delete_partition(self, schema: str | None, table: str, partition: tuple[str, str], placeholder: str) -> str:
+        """``DELETE`` of one workspace's day; parameters: (workspace id, day)."""
+        workspace, day = map(self.quote, partition)
+        where = f"{workspace} = {placeholder} AND {day} = {placeholder}"
+        return f"DELETE FROM {self.qualify(schema, table)} WHERE {where}"  # noqa: S608
+
+    # -- metadata --------------------------------------------------------------------
+
+    def existing_columns(
+        self, conn: Any, cur: Any, schema: str | None, table: str, placeholder: str
+    ) -> list[str] | None:
+        """The table's column names, ``None`` when it does not exist.
+
+        From ``information_schema.columns`` where the dialect knows its current
+        schema; else (generic) a probe that returns no row, a failure meaning
+        no table.
+        """
+        if self.current_schema_sql is not None:
+            where_schema = placeholder if schema else self.current_schema_sql
+            cur.execute(
+                "SELECT column_name FROM information_schema.columns "  # noqa: S608 - no identifiers in it
+                f"WHERE table_schema = {where_schema} AND table_name = {placeholder} "
+                "ORDER BY ordinal_position",
+                (schema, table) if schema else (table,),
+            )
+            return [r[0] for r in cur.fetchall()] or None
+        try:
+            # Identifiers in SQL text are validated and quoted (quote()); values are parameters.
+            cur.execute(f"SELECT * FROM {self.qualify(schema, table)} WHERE 1 = 0")  # noqa: S608
+            names = [d[0] for d in cur.description]
+            cur.fetchall()
+        except Exception:
+            conn.rollback()
+            return None
+        return names
+
+    # -- transaction, lock, bulk write -----------------------------------------------
+
+    def prepare(self, cur: Any, timeout: float) -> None:
+        """Session settings right after connecting."""
+
+    def begin(self, cur: Any) -> None:
+        """Start the replace transaction (most drivers start one implicitly)."""
+
+    def lock(self, cur: Any, schema: str | None, table: str, timeout: float) -> None:
+        """Serialize replaces of ``table`` until the transaction ends."""
+
+    def unlock(self, cur: Any, schema: str | None, table: str) -> None:
+        """Release what :meth:`lock` took when the transaction end does not."""
+
+    def write_rows(
+        self,
+        cur: Any,
+        schema: str | None,
+        table: str,
+        columns: Sequence[str],
+        rows: list[list[Any]],
+        placeholder: str,
+    ) -> None:
+        cols = ", ".join(map(self.quote, columns))
+        marks = ", ".join([placeholder] * len(columns))
+        sql = f"INSERT INTO {self.qualify(schema, table)} ({cols}) VALUES ({marks})"  # noqa: S608
+        cur.executemany(sql, rows)
+
+
+@dataclass(frozen=True)
+class SqliteDialect(Dialect):
+    name: str = "sqlite"
+    types: Mapping[ColumnType, str] = field(
+        default_factory=lambda: {
+            _T.TEXT: "TEXT",
+            _T.INTEGER: "INTEGER",
+            _T.FLOAT: "REAL",
+            _T.BOOLEAN: "BOOLEAN",
+            _T.DATE: "DATE",
+            _T.TIMESTAMP: "TIMESTAMP",
+            _T.JSON: "TEXT",
+        }
+    )
+    key_text_type: str = "TEXT"
+    adapters: Mapping[ColumnType, Adapter] = field(
+        default_factory=lambda: MappingProxyType({_T.DATE: _iso, _T.TIMESTAMP: _iso})
+    )
+    if_not_exists: bool = True
+
+    def index_sql(self, schema: str | None, table: str, columns: Sequence[str]) -> tuple[str | None, str | None]:
+        # SQLite puts the schema on the index name, and the table name stays bare.
+        cols = ", ".join(map(self.quote, columns))
+        return None, (
+            f"CREATE INDEX IF NOT EXISTS {self.qualify(schema, index_name(table))} ON {self.quote(table)} ({cols})"
+        )
+
+    def existing_columns(
+        self, conn: Any, cur: Any, schema: str | None, table: str, placeholder: str
+    ) -> list[str] | None:
+        cur.execute(
+            f"SELECT name FROM pragma_table_info({placeholder}, {placeholder})",  # noqa: S608
+            (table, schema or "main"),
+        )
+        names = [r[0] for r in cur.fetchall()]
+        return names or None
+
+    def prepare(self, cur: Any, timeout: float) -> None:
+        cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+
+    def begin(self, cur: Any) -> None:
+        cur.execute("BEGIN IMMEDIATE")
+
+
+@dataclass(frozen=True)
+class PostgresDialect(Dialect):
+    name: str = "postgresql"
+    types: Mapping[ColumnType, str] = field(
+        default_factory=lambda: {
+            _T.TEXT: "TEXT",
+            _T.INTEGER: "BIGINT",
+            _T.FLOAT: "DOUBLE PRECISION",
+            _T.BOOLEAN: "BOOLEAN",
+            _T.DATE: "DATE",
+            _T.TIMESTAMP: "TIMESTAMPTZ",
+            _T.JSON: "JSONB",
+        }
+    )
+    key_text_type: str = "TEXT"
+    adapters: Mapping[ColumnType, Adapter] = field(default_factory=lambda: MappingProxyType({}))
+    if_not_exists: bool = True
+    current_schema_sql: str | None = "current_schema()"
+
+    def lock(self, cur: Any, schema: str | None, table: str, timeout: float) -> None:
+        cur.execute(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
+        cur.execute(f"LOCK TABLE {self.qualify(schema, table)} IN SHARE ROW EXCLUSIVE MODE")
+
+    def write_rows(
+        self,
+        cur: Any,
+        schema: str | None,
+        table: str,
+        columns: Sequence[str],
+        rows: list[list[Any]],
+        placeholder: str,
+    ) -> None:
+        sql = f"COPY {self.qualify(schema, table)} ({', '.join(map(self.quote, columns))}) FROM STDIN"
+        driver = copy_driver(cur)
+        if driver == "psycopg":
+            with cur.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        elif driver == "psycopg2":
+            cur.copy_expert(sql, CopyText(rows))
+        else:  # another driver: plain inserts
+            super().write_rows(cur, schema, table, columns, rows, placeholder)
+
+
+def copy_driver(cur: Any) -> str | None:
+    """Which ``COPY FROM STDIN`` API a cursor offers: ``psycopg`` (3), ``psycopg2``, or none."""
+    package = type(cur).__module__.split(".", 1)[0]
+    if package == "psycopg" and hasattr(cur, "copy"):
+        return "psycopg"
+    if package == "psycopg2" and hasattr(cur, "copy_expert"):
+        return "psycopg2"
+    return None
+
+
+@dataclass(frozen=True)
+class MySqlDialect(Dialect):
+    name: str = "mysql"
+    types: Mapping[ColumnType, str] = field(
+        default_factory=lambda: {
+            _T.TEXT: "LONGTEXT",
+            _T.INTEGER: "BIGINT",
+            _T.FLOAT: "DOUBLE",
+            _T.BOOLEAN: "BOOLEAN",
+            _T.DATE: "DATE",
+            _T.TIMESTAMP: "DATETIME(6)",
+            _T.JSON: "JSON",
+        }
+    )
+    key_text_type: str = "VARCHAR(191)"
+    if_not_exists: bool = True
+    table_options: str = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    quote_char: str = "`"
+    current_schema_sql: str | None = "DATABASE()"
+
+    def index_sql(self, schema: str | None, table: str, columns: Sequence[str]) -> tuple[str | None, str | None]:
+        return f"KEY {self.quote(index_name(table))} ({', '.join(map(self.quote, columns))})", None
+
+    _LOCK_NAME = "CONCAT('codex:', SHA1(CONCAT(COALESCE(%s, DATABASE()), '.', %s)))"
+
+    def lock(self, cur: Any, schema: str | None, table: str, timeout: float) -> None:
+        cur.execute(f"SELECT GET_LOCK({self._LOCK_NAME}, %s)", (schema, table, max(0, int(timeout))))
+        (acquired,) = cur.fetchone()
+        if acquired != 1:
+            raise TimeoutError(f"could not lock {table} within {timeout:.0f}s: another load is replacing it")
+
+    def unlock(self, cur: Any, schema: str | None, table: str) -> None:
+        cur.execute(f"SELECT RELEASE_LOCK({self._LOCK_NAME})", (schema, table))
+        cur.fetchall()
+
+
+GENERIC = Dialect()
+SQLITE = SqliteDialect()
+POSTGRES = PostgresDialect()
+MYSQL = MySqlDialect()
+
+_BY_NAME: Mapping[str, Dialect] = MappingProxyType(
+    {
+        "sqlite": SQLITE,
+        "postgresql": POSTGRES,
+        "postgres": POSTGRES,
+        "mysql": MYSQL,
+        "mariadb": MYSQL,
+        "generic": GENERIC,
+    }
+)
+
+
+def dialect_named(name: str) -> Dialect:
+    """The dialect for a SQLAlchemy dialect or connection type name; generic when unknown."""
+    return _BY_NAME.get(name.lower().split("+", 1)[0], GENERIC)

@@ -1,0 +1,154 @@
+"""Compliance log records -> ``codex_compliance_events``, one row per event.
+
+Delivery is at least once (the same event can sit in two files), so the table
+is keyed on ``(workspace_id, event_id)`` and flagged ``deduplicate``: the sink
+keeps the first copy. An event belongs to the UTC day of its ``timestamp``.
+
+The envelope fields and the ``CODEX_LOG`` fields become columns; every record
+is also kept whole in ``record_json`` (``CODEX_SECURITY_LOG`` fields are not
+public, so that is where they live). Unknown fields are therefore never lost,
+and are not promoted to columns: security records would otherwise widen the
+table unpredictably. Content fields go through the load's
+:class:`~airflow_provider_codex.tables.content.ContentPolicy`, in the columns
+and in ``record_json`` alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from airflow_provider_codex.tables._rows import (
+    DAY,
+    LOADED_AT,
+    WORKSPACE_ID,
+    FlattenContext,
+    json_text,
+    key_text,
+    text_or_json,
+)
+from airflow_provider_codex.tables.schema import Column, ColumnType, TableSpec, Tagged
+
+_T, _I = ColumnType.TEXT, ColumnType.INTEGER
+
+COMPLIANCE_EVENTS = TableSpec(
+    name="codex_compliance_events",
+    columns=(
+        WORKSPACE_ID,
+        Column("event_id", _T, "unique per event; duplicates across files are dropped"),
+        DAY,
+        Column("timestamp", ColumnType.TIMESTAMP, "when the event happened (UTC)"),
+        Column("event_type", _T, "the log type: CODEX_LOG, CODEX_SECURITY_LOG"),
+        Column("event_subtype", _T, "PROMPT_SENT, PROMPT_RESPONSE_RECEIVED, TOOL_CALL_COMPLETED, ..."),
+        Column("actor_type", _T),
+        Column("actor_user_id", _T),
+        Column("actor_email", _T),
+        Column("principal_id", _T),
+        Column("principal_type", _T),
+        Column("client_id", _T),
+        Column("session_id", _T),
+        Column("model", _T),
+        Column("input_tokens", _I),
+        Column("output_tokens", _I),
+        Column("cached_input_tokens", _I),
+        Column("reasoning_output_tokens", _I),
+        Column("decision", _T),
+        Column("client_ip", _T),
+        Column("user_agent", _T),
+        Column("prompt_text", _T, "per the content policy: kept, HMAC-SHA256 hex, or null"),
+        Column("response_text", _T, "per the content policy"),
+        Column("tool_input", _T, "per the content policy (JSON text when not a string)"),
+        Column("record_json", ColumnType.JSON, "the whole record, content fields per the policy"),
+        LOADED_AT,
+    ),
+    key=("workspace_id", "event_id"),
+    deduplicate=True,
+    doc="Codex compliance log events (CODEX_LOG, CODEX_SECURITY_LOG), one row per event_id.",
+)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _obj(parent: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = parent.get(name)
+    return value if isinstance(value, dict) else _EMPTY
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An event ``timestamp`` (ISO 8601, or Unix seconds) as an aware UTC datetime.
+
+    A timestamp without a zone is read as UTC, the API's zone.
+    """
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"compliance record with an unreadable timestamp {value!r}") from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    else:
+        raise ValueError(f"compliance record without a timestamp (got {type(value).__name__})")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: FlattenContext) -> Iterator[Tagged]:
+    """Compliance log records (parsed JSON lines) -> ``codex_compliance_events``.
+
+    ``ctx.content_policy`` is required; ``ctx.days`` keeps only those days'
+    events. A record without ``event_id`` or ``timestamp`` cannot be placed
+    and raises ``ValueError`` (the contract says both are always there).
+    """
+    policy = ctx.content_policy
+    if policy is None:
+        raise ValueError(
+            "compliance events need a content policy (keep/hash/drop per content field); "
+            "pass FlattenContext(content_policy=ContentPolicy(salt=...))"
+        )
+    name = COMPLIANCE_EVENTS.name
+    for record in records:
+        event_id = record.get("event_id")
+        if event_id is None or event_id == "":
+            raise ValueError("compliance record without an event_id")
+        moment = parse_timestamp(record.get("timestamp"))
+        day = moment.date()
+        if not ctx.wants(day):
+            continue
+        stored = policy.redact(record)
+        actor = _obj(stored, "actor")
+        principal = _obj(stored, "principal")
+        details = _obj(stored, "event_details")
+        usage = _obj(details, "token_usage")
+        meta = _obj(stored, "request_metadata")
+        yield (
+            name,
+            {
+                "workspace_id": ctx.workspace_id,
+                "event_id": key_text(event_id),
+                "day": day,
+                "timestamp": moment,
+                "event_type": stored.get("type"),
+                "event_subtype": stored.get("event_type"),
+                "actor_type": actor.get("type"),
+                "actor_user_id": actor.get("user_id"),
+                "actor_email": actor.get("user_email"),
+                "principal_id": principal.get("id"),
+                "principal_type": principal.get("type"),
+                "client_id": stored.get("client_id"),
+                "session_id": details.get("session_id"),
+                "model": details.get("model"),
+                "input_tokens": usage.get("input_tokens"),
+                "output_tokens": usage.get("output_tokens"),
+                "cached_input_tokens": usage.get("cached_input_tokens"),
+                "reasoning_output_tokens": usage.get("reasoning_output_tokens"),
+                "decision": text_or_json(details.get("decision")),
+                "client_ip": meta.get("client_ip"),
+                "user_agent": meta.get("client_user_agent"),
+                "prompt_text": text_or_json(stored.get("prompt_text")),
+                "response_text": text_or_json(stored.get("response_text")),
+                "tool_input": text_or_json(stored.get("tool_input")),
+                "record_json": json_text(stored),
+                "loaded_at": ctx.loaded_at,
+            },
+        )

@@ -1,0 +1,128 @@
+"""What happens to prompt, response and tool-input text on its way to storage.
+
+Compliance records carry source code, secrets and personal data in
+``prompt_text``, ``response_text`` and ``tool_input``. Loading that text must
+be a choice, so each field has an action:
+
+- ``keep``: stored as is;
+- ``hash`` (the default): HMAC-SHA256 with a caller's salt, hex. Equal texts
+  still join and count, nothing readable is stored, and without the salt a
+  guessed text cannot be checked against the hash;
+- ``drop``: stored as null.
+
+The action applies to the field wherever it appears in the record (also
+nested), and to the ``record_json`` copy of the record: no cleartext leaks
+through the JSON column.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The fields that hold user content, in compliance records.
+CONTENT_FIELDS: tuple[str, ...] = ("prompt_text", "response_text", "tool_input")
+
+
+class ContentAction(enum.StrEnum):
+    KEEP = "keep"
+    HASH = "hash"
+    DROP = "drop"
+
+
+@dataclass(frozen=True)
+class ContentPolicy:
+    """One action per content field, and the salt hashing needs.
+
+    ``ContentPolicy(salt=...)`` hashes all three fields. ``salt`` is required
+    as soon as one field is hashed; it is never shown in ``repr``.
+    """
+
+    prompt_text: ContentAction = ContentAction.HASH
+    response_text: ContentAction = ContentAction.HASH
+    tool_input: ContentAction = ContentAction.HASH
+    salt: bytes | str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in CONTENT_FIELDS:
+            raw = getattr(self, name)
+            try:
+                object.__setattr__(self, name, ContentAction(raw))
+            except ValueError:
+                choices = ", ".join(a.value for a in ContentAction)
+                raise ValueError(f"content policy for {name}: {raw!r} is not one of {choices}") from None
+        if isinstance(self.salt, str):
+            object.__setattr__(self, "salt", self.salt.encode())
+        if ContentAction.HASH in self.actions.values() and not self.salt:
+            raise ValueError("content policy 'hash' needs a non-empty salt (keep it in a secret)")
+
+    @classmethod
+    def from_mapping(cls, actions: Mapping[str, str], salt: bytes | str | None = None) -> ContentPolicy:
+        """Build from ``{"prompt_text": "keep", ...}``; unnamed fields keep the default (hash)."""
+        unknown = set(actions) - set(CONTENT_FIELDS)
+        if unknown:
+            raise ValueError(f"content policy: unknown fields {sorted(unknown)}; known: {CONTENT_FIELDS}")
+        return cls(salt=salt, **{k: ContentAction(v) for k, v in actions.items()})
+
+    @property
+    def actions(self) -> dict[str, ContentAction]:
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}
+
+    @property
+    def keeps_all(self) -> bool:
+        return all(a is ContentAction.KEEP for a in self.actions.values())
+
+    def hash_text(self, value: Any) -> str:
+        """HMAC-SHA256 hex of a text (non-text values: of their canonical JSON)."""
+        text = value if isinstance(value, str) else canonical_json(value)
+        assert isinstance(self.salt, bytes)
+        return hmac.new(self.salt, text.encode(), hashlib.sha256).hexdigest()
+
+    def apply(self, name: str, value: Any) -> Any:
+        """The stored form of one content field's value."""
+        action = getattr(self, name)
+        if value is None or action is ContentAction.KEEP:
+            return value
+        if action is ContentAction.DROP:
+            return None
+        return self.hash_text(value)
+
+    def redact(self, record: Any) -> Any:
+        """``record`` with every content field replaced by its stored form.
+
+        Copies only the containers on the way to a changed field; the input is
+        never modified.
+        """
+        if self.keeps_all:
+            return record
+        return self._redact(record)
+
+    def _redact(self, node: Any) -> Any:
+        if isinstance(node, dict):
+            out: dict[str, Any] | None = None
+            for key, value in node.items():
+                if key in CONTENT_FIELDS:
+                    new = self.apply(key, value)
+                elif isinstance(value, dict | list):
+                    new = self._redact(value)
+                else:
+                    continue
+                if new is not value:
+                    if out is None:
+                        out = dict(node)
+                    out[key] = new
+            return node if out is None else out
+        if isinstance(node, list):
+            items = [self._redact(v) for v in node]
+            return node if all(a is b for a, b in zip(items, node, strict=True)) else items
+        return node
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted-key, compact JSON: one text per value, so equal values hash alike."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
