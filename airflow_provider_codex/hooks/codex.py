@@ -118,9 +118,14 @@ class CodexHook(BaseHook):
     def client(self) -> CodexClient:
         return CodexClient(self.config)
 
-    def get_async_client(self) -> AsyncCodexClient:
+    async def aget_config(self) -> ClientConfig:
+        """:attr:`config`, read without blocking the event loop (for triggers)."""
+        conn = await self.aget_connection(self.codex_conn_id)
+        return self.config_from_connection(conn, self.retry)
+
+    async def aget_async_client(self) -> AsyncCodexClient:
         """A new async client for a trigger; the caller closes it (``async with``)."""
-        return AsyncCodexClient(self.config)
+        return AsyncCodexClient(await self.aget_config())
 
     # window-shaped helpers (TaskFlow users call these directly)
 
