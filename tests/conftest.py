@@ -13,7 +13,9 @@ from pathlib import Path
 _HOME = Path(tempfile.mkdtemp(prefix="codex-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_HOME / "dags"))
+#: dag.test() runs only DAGs that live in the DAGs folder: the tests' own are in tests/dags.
+DAGS_FOLDER = Path(__file__).parent / "dags"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME / 'airflow.db'}")
 
 from collections.abc import Callable, Iterator  # noqa: E402
@@ -53,6 +55,23 @@ def sandbox(_module_sandbox: RunningSandbox) -> Iterator[RunningSandbox]:
     _module_sandbox.reset()
 
 
+@pytest.fixture(scope="session")
+def _session_live_sandbox() -> Iterator[RunningSandbox]:
+    with running_sandbox(seed=5, users=30, events_per_day=400, analytics_history_days=120) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def live_sandbox(_session_live_sandbox: RunningSandbox) -> Iterator[RunningSandbox]:
+    """A sandbox on the real clock, for loads checked against the real 30-day retention.
+
+    Use days a few days back (complete, late events landed) relative to the real today.
+    """
+    _session_live_sandbox.reset()
+    yield _session_live_sandbox
+    _session_live_sandbox.reset()
+
+
 @pytest.fixture
 def client_config(sandbox: RunningSandbox) -> Callable[..., ClientConfig]:
     """A client config for the sandbox; keyword arguments override fields (``retry=...``)."""
@@ -71,3 +90,30 @@ def client_config(sandbox: RunningSandbox) -> Callable[..., ClientConfig]:
 
     return make
 
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata database (SQLite, in the session's Airflow home)."""
+    import subprocess
+    import sys
+
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def test_dags(airflow_db: Path) -> dict[str, Any]:
+    """The DAGs of tests/dags by id, ready for ``dag.test()``."""
+    import importlib.util
+
+    dags: dict[str, Any] = {}
+    from airflow.sdk import DAG
+
+    for path in sorted(DAGS_FOLDER.glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"test_dags_{path.stem}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        dags.update({d.dag_id: d for d in vars(module).values() if isinstance(d, DAG)})
+    return dags

@@ -1,0 +1,287 @@
+"""Extract-and-load operators: a run's window of one dataset → a SQL database or object storage.
+
+Two operators, one per kind of destination, each taking a dataset *name*
+from :mod:`airflow_provider_codex.datasets`; they share everything else
+through :class:`CodexLoadOperator`. They hold no HTTP or SQL logic: a run
+resolves its window (:mod:`.windows`), its connections (:class:`CodexHook`,
+a ``DbApiHook`` or an ``ObjectStoragePath``), calls :func:`.load.load_dataset`
+and reports what it wrote: a small summary as XCom and one Asset event per
+table, with the row counts in the event's extra.
+
+Errors that a retry cannot fix (a rejected key, a missing scope, a window
+the API no longer holds, a window that is not whole UTC days) fail the task
+at once instead of burning its retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
+from airflow_provider_codex.api.errors import (
+    CodexAuthError,
+    CodexConfigError,
+    CodexNotFoundError,
+    CodexPermissionError,
+    CodexRetentionError,
+    CodexValidationError,
+)
+from airflow_provider_codex.datasets import Dataset, Source, get_dataset
+from airflow_provider_codex.hooks.codex import CodexHook
+from airflow_provider_codex.load import DEFAULT_GRACE, LoadSummary, Sink, archive_log_files, load_dataset
+from airflow_provider_codex.sinks import LOG_FILES_FOLDER, SqlSink, StorageSink
+from airflow_provider_codex.tables import CONTENT_FIELDS, ContentPolicy
+from airflow_provider_codex.windows import Window, WindowError, window_from_context
+
+#: Errors a retry cannot fix: the task fails at once.
+PERMANENT_ERRORS = (
+    CodexAuthError,
+    CodexPermissionError,
+    CodexNotFoundError,
+    CodexValidationError,
+    CodexConfigError,
+    CodexRetentionError,
+    WindowError,
+)
+
+ContentPolicyArg = str | Mapping[str, str]
+
+
+def table_asset(table: str) -> Asset:
+    """The Asset a load of ``table`` updates, whatever the destination.
+
+    Downstream DAGs schedule on it (``schedule=[table_asset("codex_usage_user_daily")]``);
+    each event's extra says where the rows went and how many per day.
+    """
+    return Asset(name=f"codex.{table}", uri=f"codex://tables/{table}", group="codex")
+
+
+class CodexLoadOperator(BaseOperator):
+    """Base of the load operators: window → api → tables → a sink the subclass makes.
+
+    :param dataset: what to load: ``usage``, ``usage_workspace``, ``code_reviews``,
+        ``code_review_responses``, ``compliance_events``, ``codex_tasks``,
+        ``codex_environments``.
+    :param codex_conn_id: the ``codex`` connection.
+    :param start: first day to load (templated; ``YYYY-MM-DD`` or a UTC midnight).
+        With ``end``, overrides the run's data interval.
+    :param end: day after the last day to load (exclusive, templated).
+    :param lookback_days: also reload this many days before the window, since
+        analytics days can be revised after their first load.
+    :param event_types: compliance log types (``compliance_events`` only).
+    :param grace: how long after a day ends its late compliance events may
+        still land in files; the listing reaches that far past the window.
+    :param content_policy: ``"hash"``, ``"keep"`` or ``"drop"`` for every
+        compliance content field (``prompt_text``, ``response_text``,
+        ``tool_input``), or a mapping per field. Hashing is salted with the
+        connection's ``content_hash_secret``.
+    """
+
+    template_fields: Sequence[str] = ("codex_conn_id", "start", "end", "lookback_days")
+    ui_color = "#e8f4ea"
+    default_content_policy: ClassVar[ContentPolicyArg] = "hash"
+
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        codex_conn_id: str = CodexHook.default_conn_name,
+        start: str | datetime | date | None = None,
+        end: str | datetime | date | None = None,
+        lookback_days: int | str = 0,
+        event_types: Sequence[str] = CODEX_EVENT_TYPES,
+        grace: timedelta = DEFAULT_GRACE,
+        content_policy: ContentPolicyArg | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.dataset = get_dataset(dataset).name
+        super().__init__(**kwargs)
+        self.codex_conn_id = codex_conn_id
+        self.start = start
+        self.end = end
+        self.lookback_days = lookback_days
+        self.event_types = tuple(event_types)
+        self.grace = grace
+        self.content_policy = content_policy if content_policy is not None else self.default_content_policy
+        self._policy_actions(self.content_policy)  # refuse a bad policy when the DAG is parsed
+
+    # what subclasses provide
+
+    def make_sink(self) -> Sink:
+        raise NotImplementedError
+
+    def destination(self) -> dict[str, Any]:
+        """Where the data went, for the Asset events' extra."""
+        raise NotImplementedError
+
+    def table_names(self, dataset: Dataset) -> list[str]:
+        """The tables (or archive folder) this operator writes."""
+        return [spec.name for spec in dataset.tables]
+
+    # the run
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        dataset = get_dataset(self.dataset)
+        hook = CodexHook(self.codex_conn_id)
+        try:
+            window = window_from_context(context, start=self.start, end=self.end, lookback_days=int(self.lookback_days))
+            self.log.info("Loading %s for %s", dataset.name, window)
+            summary = self.load(hook, dataset, window)
+        except PERMANENT_ERRORS as permanent:
+            raise AirflowFailException(f"{type(permanent).__name__}: {permanent}") from permanent
+        finally:
+            hook.close()
+        self.emit_asset_events(context, dataset, summary)
+        result = summary.as_dict()
+        self.log.info(
+            "Loaded %d rows of %s over %d days with %d requests (%d retries)",
+            result["total_rows"],
+            dataset.name,
+            result["days"],
+            result.get("requests", 0),
+            result.get("retries", 0),
+        )
+        return result
+
+    def load(self, hook: CodexHook, dataset: Dataset, window: Window) -> LoadSummary:
+        return load_dataset(
+            hook.client,
+            dataset,
+            window,
+            self.make_sink(),
+            content_policy=self.make_content_policy(hook, dataset),
+            event_types=self.event_types,
+            grace=self.grace,
+        )
+
+    def make_content_policy(self, hook: CodexHook, dataset: Dataset) -> ContentPolicy | None:
+        if dataset.source is not Source.COMPLIANCE_LOGS:
+            return None
+        actions = self._policy_actions(self.content_policy)
+        salt = hook.content_hash_secret
+        if "hash" in actions.values() and salt is None:
+            raise CodexConfigError(
+                f"content policy 'hash' needs a salt: fill the 'content_hash_secret' field of connection "
+                f"'{self.codex_conn_id}', or pass content_policy='drop' or 'keep'"
+            )
+        return ContentPolicy.from_mapping(actions, salt=salt.reveal() if salt else None)
+
+    @staticmethod
+    def _policy_actions(policy: ContentPolicyArg) -> dict[str, str]:
+        actions = {name: policy for name in CONTENT_FIELDS} if isinstance(policy, str) else dict(policy)
+        ContentPolicy.from_mapping(actions, salt="validation-only")  # raises on unknown fields or actions
+        return actions
+
+    def emit_asset_events(self, context: Any, dataset: Dataset, summary: LoadSummary) -> None:
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        for table in self.table_names(dataset):
+            per_day = summary.rows.get(table, {})
+            events[table_asset(table)].extra = {
+                "dataset": dataset.name,
+                "table": table,
+                "destination": self.destination(),
+                "start": summary.window.start.date().isoformat(),
+                "end": summary.window.end.date().isoformat(),
+                "rows": sum(per_day.values()),
+                "rows_per_day": {d.isoformat(): n for d, n in sorted(per_day.items())},
+            }
+
+
+class CodexToSqlOperator(CodexLoadOperator):
+    """Load a window of a Codex dataset into any SQL database with an Airflow ``DbApiHook``.
+
+    Each run replaces the window's days of the workspace in every table of the
+    dataset, in one transaction: retries, reruns, backfills over loaded days
+    and overlapping runs leave exactly one copy of each row. Missing tables
+    are created and new API fields become new columns.
+
+    :param sql_conn_id: the destination connection (SQLite, PostgreSQL,
+        MySQL/MariaDB, or any other with a ``DbApiHook``), templated.
+    :param schema: schema (database, for MySQL) of the tables.
+    :param table_prefix: prepended to every table name.
+    """
+
+    template_fields: Sequence[str] = (*CodexLoadOperator.template_fields, "sql_conn_id", "schema")
+
+    def __init__(
+        self,
+        *,
+        sql_conn_id: str,
+        schema: str | None = None,
+        table_prefix: str = "",
+        outlets: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        dataset = get_dataset(kwargs["dataset"])
+        assets = [table_asset(f"{table_prefix}{spec.name}") for spec in dataset.tables]
+        super().__init__(outlets=[*(outlets or []), *assets], **kwargs)
+        self.sql_conn_id = sql_conn_id
+        self.schema = schema
+        self.table_prefix = table_prefix
+
+    def table_names(self, dataset: Dataset) -> list[str]:
+        return [f"{self.table_prefix}{name}" for name in super().table_names(dataset)]
+
+    def destination(self) -> dict[str, Any]:
+        return {"sql_conn_id": self.sql_conn_id, "schema": self.schema}
+
+    def make_sink(self) -> SqlSink:
+        return SqlSink.from_conn_id(self.sql_conn_id, schema=self.schema, table_prefix=self.table_prefix)
+
+
+class CodexToStorageOperator(CodexLoadOperator):
+    """Load a window of a Codex dataset into object storage, as Hive-style partitions.
+
+    Files go to ``<path>/<table>/workspace_id=<id>/day=<YYYY-MM-DD>/part-0000.jsonl.gz``
+    (or ``.parquet``); each day's partition is replaced atomically. With
+    ``archive=True`` (``compliance_events`` only) the downloaded log files are
+    stored verbatim, after their SHA-256 check, with a manifest per day, for
+    eDiscovery and SIEM pipelines; content is then kept as it came.
+
+    :param path: the base folder: ``file:///data/codex``, ``s3://conn_id@bucket/codex``…
+    :param file_format: ``jsonl`` (gzip JSON Lines) or ``parquet`` (needs pyarrow).
+    :param archive: store the compliance log files verbatim instead of tables.
+    """
+
+    template_fields: Sequence[str] = (*CodexLoadOperator.template_fields, "path")
+
+    def __init__(
+        self,
+        *,
+        path: str | ObjectStoragePath,
+        file_format: Literal["jsonl", "parquet"] = "jsonl",
+        archive: bool = False,
+        outlets: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        dataset = get_dataset(kwargs["dataset"])
+        if archive and dataset.source is not Source.COMPLIANCE_LOGS:
+            raise ValueError("archive=True stores compliance log files: use it with dataset='compliance_events'")
+        if archive:
+            kwargs.setdefault("content_policy", "keep")
+        names = [LOG_FILES_FOLDER] if archive else [spec.name for spec in dataset.tables]
+        super().__init__(outlets=[*(outlets or []), *(table_asset(n) for n in names)], **kwargs)
+        self.path = str(path)
+        self.file_format = file_format
+        self.archive = archive
+
+    def table_names(self, dataset: Dataset) -> list[str]:
+        return [LOG_FILES_FOLDER] if self.archive else super().table_names(dataset)
+
+    def destination(self) -> dict[str, Any]:
+        return {"path": self.path, "format": "verbatim" if self.archive else self.file_format}
+
+    def make_sink(self) -> StorageSink:
+        return StorageSink(ObjectStoragePath(self.path), file_format=self.file_format)
+
+    def load(self, hook: CodexHook, dataset: Dataset, window: Window) -> LoadSummary:
+        if not self.archive:
+            return super().load(hook, dataset, window)
+        return archive_log_files(hook.client, window, self.make_sink(), event_types=self.event_types, grace=self.grace)

@@ -1,0 +1,40 @@
+"""DAGs the operator tests run with ``dag.test()`` (which needs them in the DAGs folder).
+
+One DAG per dataset and destination kind; where the data goes and which days
+are loaded come from the run's conf (params), so one DAG serves every database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import DAG, Param
+
+from airflow_provider_codex.datasets import DATASETS
+from airflow_provider_codex.operators.codex import CodexToSqlOperator, CodexToStorageOperator
+
+PARAMS = {
+    "start": Param("2026-02-01", type="string"),
+    "end": Param("2026-02-02", type="string"),
+    "sql_conn_id": Param("codex_sqlite", type="string"),
+    "path": Param("file:///tmp/codex-lake", type="string"),
+}
+WINDOW = {"start": "{{ params.start }}", "end": "{{ params.end }}"}
+
+
+def _dag(dag_id: str) -> DAG:
+    return DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), params=PARAMS, catchup=False)
+
+
+for name in DATASETS:
+    with _dag(f"load_sql_{name}") as sql_dag:
+        CodexToSqlOperator(task_id="load", dataset=name, sql_conn_id="{{ params.sql_conn_id }}", **WINDOW)
+    with _dag(f"load_storage_{name}") as storage_dag:
+        CodexToStorageOperator(task_id="load", dataset=name, path="{{ params.path }}", **WINDOW)
+    globals()[sql_dag.dag_id] = sql_dag
+    globals()[storage_dag.dag_id] = storage_dag
+
+with _dag("archive_compliance") as archive_compliance:
+    CodexToStorageOperator(
+        task_id="load", dataset="compliance_events", path="{{ params.path }}", archive=True, **WINDOW
+    )
