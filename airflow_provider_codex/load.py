@@ -14,19 +14,20 @@ log file (compliance).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from airflow_provider_codex.api import jsonio
-from airflow_provider_codex.api.client import CodexClient, LogFile
+from airflow_provider_codex.api.client import ClientStats, CodexClient, LogFile
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
+from airflow_provider_codex.api.errors import CodexRateLimitError
 from airflow_provider_codex.api.paging import window_params
 from airflow_provider_codex.datasets import Dataset, Source
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, ArchiveFile, ReplaceResult, StorageSink
 from airflow_provider_codex.tables import ContentPolicy, FlattenContext, TableSpec, Tagged
-from airflow_provider_codex.windows import Window, check_retention
+from airflow_provider_codex.windows import ONE_DAY, Window, check_retention
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,36 @@ class Sink(Protocol):
     ) -> dict[str, ReplaceResult]: ...
 
 
+class AppendingSink(Sink, Protocol):
+    """A sink that can also add to days without clearing them (``SqlSink``): what resuming needs."""
+
+    def append_tables(
+        self, specs: Sequence[TableSpec], workspace_id: str, days: Iterable[date], tagged: Iterable[Tagged]
+    ) -> dict[str, ReplaceResult]: ...
+
+
+@dataclass
+class Checkpoint:
+    """Where a paused load resumes: JSON-able, so it can travel in a trigger's kwargs.
+
+    ``cursor`` is the page to fetch next (``None``: the first page);
+    ``appending`` says that an earlier part already replaced the window's
+    days, so what follows is added, not replaced.
+    """
+
+    retry_after: float
+    cursor: str | None = None
+    appending: bool = False
+
+
 @dataclass
 class LoadSummary:
-    """What one load did: small enough for XCom, never the data itself."""
+    """What one load did: small enough for XCom, never the data itself.
+
+    A load paused on a long rate limit (:func:`load_dataset` with
+    ``pause_on_rate_limit``) carries its :class:`Checkpoint` in ``paused``;
+    ``to_state``/``from_state`` carry the counts so far across the pause.
+    """
 
     dataset: str
     window: Window
@@ -53,6 +81,8 @@ class LoadSummary:
     files: int = 0
     duplicates_skipped: int = 0
     client: dict[str, Any] = field(default_factory=dict)
+    pauses: int = 0
+    paused: Checkpoint | None = None
 
     def add(self, results: dict[str, ReplaceResult]) -> None:
         for table, result in results.items():
@@ -60,6 +90,16 @@ class LoadSummary:
             for day, count in result.inserted.items():
                 per_day[day] = per_day.get(day, 0) + count
             self.duplicates_skipped += result.duplicates_skipped
+
+    def add_client_stats(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Add what a client did between two snapshots of its stats to the load's counters."""
+        for key, value in after.items():
+            if isinstance(value, dict):
+                merged = self.client.setdefault(key, {})
+                for k, v in value.items():
+                    merged[k] = merged.get(k, 0) + v - before.get(key, {}).get(k, 0)
+            else:
+                self.client[key] = self.client.get(key, 0) + value - before.get(key, 0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,8 +112,24 @@ class LoadSummary:
             "pages": self.pages,
             "files": self.files,
             "duplicates_skipped": self.duplicates_skipped,
+            "pauses": self.pauses,
             **self.client,
         }
+
+    def to_state(self) -> dict[str, Any]:
+        """The JSON-able state of a paused load (its summary so far and its checkpoint)."""
+        return {**self.as_dict(), "checkpoint": asdict(self.paused) if self.paused else None}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> tuple[LoadSummary, Checkpoint | None]:
+        window = Window.of_days(date.fromisoformat(state["start"]), date.fromisoformat(state["end"]) - ONE_DAY)
+        summary = cls(state["dataset"], window)
+        summary.rows = {t: {date.fromisoformat(d): n for d, n in days.items()} for t, days in state["rows"].items()}
+        summary.pages, summary.files = state["pages"], state["files"]
+        summary.duplicates_skipped, summary.pauses = state["duplicates_skipped"], state["pauses"]
+        summary.client = {k: state[k] for k in ClientStats().as_dict() if k in state}
+        checkpoint = state.get("checkpoint")
+        return summary, Checkpoint(**checkpoint) if checkpoint else None
 
 
 def load_dataset(
@@ -86,15 +142,28 @@ def load_dataset(
     event_types: Sequence[str] = CODEX_EVENT_TYPES,
     grace: timedelta = DEFAULT_GRACE,
     now: datetime | None = None,
+    page_size: int | None = None,
+    pause_on_rate_limit: bool = False,
+    resume: Checkpoint | None = None,
+    previous: LoadSummary | None = None,
 ) -> LoadSummary:
     """Load ``window`` of ``dataset`` into ``sink``, replacing those days.
 
     Compliance windows older than the retention fail at once
     (:class:`~.api.errors.CodexRetentionError`). Snapshots are dated the
-    window's last day.
+    window's last day. ``page_size`` defaults to the largest the route allows.
+
+    ``pause_on_rate_limit``: when the client refuses to sleep through a long
+    ``Retry-After`` (:class:`~.api.errors.CodexRateLimitError`, see
+    ``RetryPolicy.max_sleep``), an analytics load into a sink that can append
+    commits the pages it has, and returns with ``paused`` set to where the
+    cursor walk stopped; ``resume=`` that checkpoint (with ``previous=`` the
+    summary so far) goes on from that page, so no page is fetched twice. Other
+    loads let the error through: they restart from scratch after the wait.
     """
     now = now or datetime.now(UTC)
-    summary = LoadSummary(dataset.name, window)
+    summary = previous or LoadSummary(dataset.name, window)
+    summary.paused = None
     owner = _owner_id(client)
     days = window.days
     if dataset.source is Source.SNAPSHOT:
@@ -106,17 +175,40 @@ def load_dataset(
         snapshot_day=days[-1],
         content_policy=content_policy,
     )
+    write = sink.replace_tables
     if dataset.source is Source.ANALYTICS_WINDOW:
-        rows: Iterator[dict[str, Any]] = _analytics_rows(client, dataset, window, summary)
+        resumable = pause_on_rate_limit and hasattr(sink, "append_tables")
+        if resume is not None and resume.appending:
+            write = cast(AppendingSink, sink).append_tables
+        rows: Iterator[dict[str, Any]] = _analytics_rows(
+            client,
+            dataset,
+            window,
+            summary,
+            cursor=resume.cursor if resume else None,
+            resumable=resumable,
+            page_size=page_size,
+        )
     elif dataset.source is Source.COMPLIANCE_LOGS:
         check_retention(window, now)
         rows = _compliance_records(client, window, event_types, grace, summary)
     else:
-        rows = _list_rows(client, dataset, summary)
+        rows = _list_rows(client, dataset, summary, page_size)
     log.info("%s: loading %s into %s", dataset.name, window, type(sink).__name__)
-    results = sink.replace_tables(dataset.tables, owner, days, dataset.family.flatten(rows, ctx))
-    summary.add(results)
-    summary.client = client.stats.as_dict()
+    before = client.stats.as_dict()
+    try:
+        summary.add(write(dataset.tables, owner, days, dataset.family.flatten(rows, ctx)))
+    finally:
+        summary.add_client_stats(before, client.stats.as_dict())
+    if summary.paused is not None:
+        summary.pauses += 1
+        log.info(
+            "%s: paused after %d pages for a %.0fs rate limit; the next part resumes at the next page",
+            dataset.name,
+            summary.pages,
+            summary.paused.retry_after,
+        )
+        return summary
     for table, per_day in summary.rows.items():
         log.info("%s: %s rows per day: %s", dataset.name, table, {d.isoformat(): n for d, n in per_day.items()})
     return summary
@@ -130,18 +222,38 @@ def _owner_id(client: CodexClient) -> str:
     return owner
 
 
-def _analytics_rows(client: CodexClient, dataset: Dataset, window: Window, summary: LoadSummary) -> Iterator[Any]:
+def _analytics_rows(
+    client: CodexClient,
+    dataset: Dataset,
+    window: Window,
+    summary: LoadSummary,
+    *,
+    cursor: str | None,
+    resumable: bool,
+    page_size: int | None,
+) -> Iterator[Any]:
+    """The window's rows in one cursor walk; with ``resumable``, a long rate limit ends the walk.
+
+    Ending (rather than raising) lets the sink commit the pages read so far;
+    ``summary.paused`` then says which page comes next.
+    """
     endpoint = dataset.endpoint
-    total = 0
-    for page in client.iter_pages(endpoint, window_params(endpoint, window.start, window.end)):
-        summary.pages += 1
-        total += len(page.rows)
-        log.info("%s: page %d, %d rows (%d so far)", dataset.name, page.number, len(page.rows), total)
-        yield from page.rows
+    try:
+        params = window_params(endpoint, window.start, window.end)
+        for page in client.iter_pages(endpoint, params, cursor=cursor, limit=page_size):
+            summary.pages += 1
+            log.info("%s: page %d, %d rows", dataset.name, summary.pages, len(page.rows))
+            cursor = page.next_cursor
+            yield from page.rows
+    except CodexRateLimitError as limited:
+        if not resumable or limited.retry_after is None:
+            raise
+        # Whatever this part read is committed by the sink: the next part appends.
+        summary.paused = Checkpoint(limited.retry_after, cursor, appending=True)
 
 
-def _list_rows(client: CodexClient, dataset: Dataset, summary: LoadSummary) -> Iterator[Any]:
-    for page in client.iter_pages(dataset.endpoint):
+def _list_rows(client: CodexClient, dataset: Dataset, summary: LoadSummary, page_size: int | None) -> Iterator[Any]:
+    for page in client.iter_pages(dataset.endpoint, limit=page_size):
         summary.pages += 1
         log.info("%s: page %d, %d records", dataset.name, page.number, len(page.rows))
         yield from page.rows
@@ -191,6 +303,7 @@ def archive_log_files(
     """
     check_retention(window, now or datetime.now(UTC))
     summary = LoadSummary("compliance_log_files", window)
+    before = client.stats.as_dict()
     owner = _owner_id(client)
     for day_window in window.chunks(1):
         day = day_window.days[0]
@@ -198,7 +311,7 @@ def archive_log_files(
         log.info("archive: %d log files for %s", len(files), day)
         result = sink.archive_files(owner, day, _verified_files(client, files, summary))
         summary.rows.setdefault(LOG_FILES_FOLDER, {})[day] = len(result.files)
-    summary.client = client.stats.as_dict()
+    summary.add_client_stats(before, client.stats.as_dict())
     return summary
 
 

@@ -16,10 +16,11 @@ at once instead of burning its retries.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar, Literal, NoReturn
 
 from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
@@ -28,14 +29,17 @@ from airflow_provider_codex.api.errors import (
     CodexConfigError,
     CodexNotFoundError,
     CodexPermissionError,
+    CodexRateLimitError,
     CodexRetentionError,
     CodexValidationError,
 )
+from airflow_provider_codex.api.retry import RetryPolicy
 from airflow_provider_codex.datasets import Dataset, Source, get_dataset
 from airflow_provider_codex.hooks.codex import CodexHook
-from airflow_provider_codex.load import DEFAULT_GRACE, LoadSummary, Sink, archive_log_files, load_dataset
+from airflow_provider_codex.load import DEFAULT_GRACE, Checkpoint, LoadSummary, Sink, archive_log_files, load_dataset
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, SqlSink, StorageSink
 from airflow_provider_codex.tables import CONTENT_FIELDS, ContentPolicy
+from airflow_provider_codex.triggers.resume import CodexResumeTrigger
 from airflow_provider_codex.windows import Window, WindowError, window_from_context
 
 #: Errors a retry cannot fix: the task fails at once.
@@ -80,6 +84,16 @@ class CodexLoadOperator(BaseOperator):
         compliance content field (``prompt_text``, ``response_text``,
         ``tool_input``), or a mapping per field. Hashing is salted with the
         connection's ``content_hash_secret``.
+    :param page_size: rows (or records) per request; default the largest the route
+        allows, so a window costs the fewest requests.
+    :param deferrable: when the API asks to wait longer than ``defer_after``
+        (a ``Retry-After`` on 429), give the worker slot back: the task defers
+        on a timer and resumes where it stopped. An analytics load into SQL
+        commits the pages it has and resumes at the next page (no page is
+        fetched twice; the cursor and the counts so far travel in the trigger
+        kwargs); other loads start over after the wait. Default: Airflow's
+        ``[operators] default_deferrable``.
+    :param defer_after: the longest wait worth sleeping in a worker (seconds or timedelta).
     """
 
     template_fields: Sequence[str] = ("codex_conn_id", "start", "end", "lookback_days")
@@ -97,10 +111,16 @@ class CodexLoadOperator(BaseOperator):
         event_types: Sequence[str] = CODEX_EVENT_TYPES,
         grace: timedelta = DEFAULT_GRACE,
         content_policy: ContentPolicyArg | None = None,
+        page_size: int | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        defer_after: timedelta | float = timedelta(minutes=1),
         **kwargs: Any,
     ) -> None:
         self.dataset = get_dataset(dataset).name
         super().__init__(**kwargs)
+        self.page_size = page_size
+        self.deferrable = deferrable
+        self.defer_after = defer_after.total_seconds() if isinstance(defer_after, timedelta) else float(defer_after)
         self.codex_conn_id = codex_conn_id
         self.start = start
         self.end = end
@@ -126,29 +146,79 @@ class CodexLoadOperator(BaseOperator):
     # the run
 
     def execute(self, context: Any) -> dict[str, Any]:
-        dataset = get_dataset(self.dataset)
-        hook = CodexHook(self.codex_conn_id)
         try:
             window = window_from_context(context, start=self.start, end=self.end, lookback_days=int(self.lookback_days))
+        except WindowError as bad:
+            raise AirflowFailException(f"WindowError: {bad}") from bad
+        return self._run(context, LoadSummary(self.dataset, window), resume=None)
+
+    def execute_resume(self, context: Any, event: Any = None, state: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Go on after a deferral: the state says which window, what is done and where to resume."""
+        if state is None and isinstance(event, dict):
+            state = event.get("state")
+        if state is None:
+            raise AirflowFailException("resumed without a state; clear the task to start the window over")
+        previous, checkpoint = LoadSummary.from_state(state)
+        self.log.info(
+            "Resuming %s for %s after a rate-limit pause (%d pages so far)",
+            previous.dataset,
+            previous.window,
+            previous.pages,
+        )
+        return self._run(context, previous, resume=checkpoint)
+
+    def _run(self, context: Any, previous: LoadSummary, resume: Checkpoint | None) -> dict[str, Any]:
+        dataset = get_dataset(self.dataset)
+        window = previous.window
+        retry = RetryPolicy(max_sleep=self.defer_after) if self.deferrable else None
+        hook = CodexHook(self.codex_conn_id, retry=retry)
+        try:
             self.log.info("Loading %s for %s", dataset.name, window)
-            summary = self.load(hook, dataset, window)
+            summary = self.load(hook, dataset, window, previous=previous, resume=resume)
+        except CodexRateLimitError as limited:
+            if not self.deferrable or limited.retry_after is None:
+                raise
+            # A load that cannot resume mid-way starts the window over after the wait.
+            self._defer_for(limited.retry_after, LoadSummary(dataset.name, window))
         except PERMANENT_ERRORS as permanent:
             raise AirflowFailException(f"{type(permanent).__name__}: {permanent}") from permanent
         finally:
             hook.close()
+        if summary.paused is not None:
+            self._defer_for(summary.paused.retry_after, summary)
         self.emit_asset_events(context, dataset, summary)
         result = summary.as_dict()
         self.log.info(
-            "Loaded %d rows of %s over %d days with %d requests (%d retries)",
+            "Loaded %d rows of %s over %d days with %d requests (%d retries, %d pauses)",
             result["total_rows"],
             dataset.name,
             result["days"],
             result.get("requests", 0),
             result.get("retries", 0),
+            result["pauses"],
         )
         return result
 
-    def load(self, hook: CodexHook, dataset: Dataset, window: Window) -> LoadSummary:
+    def _defer_for(self, seconds: float, summary: LoadSummary) -> NoReturn:
+        self.log.info("Rate limited for %.0fs: deferring instead of holding a worker slot", seconds)
+        state = summary.to_state()
+        moment = datetime.now(UTC) + timedelta(seconds=seconds)
+        self.defer(
+            trigger=CodexResumeTrigger(moment.isoformat(), state),
+            method_name="execute_resume",
+            kwargs={"state": state},
+        )
+        raise AssertionError("defer() returns only by raising")  # pragma: no cover
+
+    def load(
+        self,
+        hook: CodexHook,
+        dataset: Dataset,
+        window: Window,
+        *,
+        previous: LoadSummary | None = None,
+        resume: Checkpoint | None = None,
+    ) -> LoadSummary:
         return load_dataset(
             hook.client,
             dataset,
@@ -157,6 +227,10 @@ class CodexLoadOperator(BaseOperator):
             content_policy=self.make_content_policy(hook, dataset),
             event_types=self.event_types,
             grace=self.grace,
+            page_size=self.page_size,
+            pause_on_rate_limit=self.deferrable,
+            resume=resume,
+            previous=previous,
         )
 
     def make_content_policy(self, hook: CodexHook, dataset: Dataset) -> ContentPolicy | None:
@@ -281,7 +355,15 @@ class CodexToStorageOperator(CodexLoadOperator):
     def make_sink(self) -> StorageSink:
         return StorageSink(ObjectStoragePath(self.path), file_format=self.file_format)
 
-    def load(self, hook: CodexHook, dataset: Dataset, window: Window) -> LoadSummary:
+    def load(
+        self,
+        hook: CodexHook,
+        dataset: Dataset,
+        window: Window,
+        *,
+        previous: LoadSummary | None = None,
+        resume: Checkpoint | None = None,
+    ) -> LoadSummary:
         if not self.archive:
-            return super().load(hook, dataset, window)
+            return super().load(hook, dataset, window, previous=previous, resume=resume)
         return archive_log_files(hook.client, window, self.make_sink(), event_types=self.event_types, grace=self.grace)

@@ -147,13 +147,39 @@ class SqlSink:
         without records ends up empty: that is what the source said.
         Returns per table the rows deleted and inserted per day.
         """
+        return self._load(specs, workspace_id, days, tagged, clear=True)
+
+    def append_tables(
+        self,
+        specs: Sequence[TableSpec],
+        workspace_id: str,
+        days: Iterable[date],
+        tagged: Iterable[Tagged],
+    ) -> dict[str, ReplaceResult]:
+        """Add records to ``days`` without clearing them first, in one transaction.
+
+        For a load that resumes after a pause (a deferred task): its first
+        part replaced the days, the later parts append the rest of the same
+        cursor walk. A rerun from scratch replaces again, so it stays idempotent.
+        """
+        return self._load(specs, workspace_id, days, tagged, clear=False)
+
+    def _load(
+        self,
+        specs: Sequence[TableSpec],
+        workspace_id: str,
+        days: Iterable[date],
+        tagged: Iterable[Tagged],
+        *,
+        clear: bool,
+    ) -> dict[str, ReplaceResult]:
         if not isinstance(workspace_id, str) or not workspace_id:
             raise ValueError("workspace_id must be a non-empty string")
         for spec in specs:
             self.table_name(spec)  # refuse a bad name before anything runs
         day_list = check_days(days)
         with stage(specs, workspace_id, day_list, tagged, buffer_rows=self.buffer_rows) as staged:
-            return self._write(staged, workspace_id)
+            return self._write(staged, workspace_id, clear)
 
     # -- internals -------------------------------------------------------------------
 
@@ -162,7 +188,7 @@ class SqlSink:
             self.hook.set_autocommit(conn, False)
         self.dialect.prepare(cur, self.lock_timeout)
 
-    def _write(self, staged: list[StagedTable], workspace_id: str) -> dict[str, ReplaceResult]:
+    def _write(self, staged: list[StagedTable], workspace_id: str, clear: bool) -> dict[str, ReplaceResult]:
         dialect, schema = self.dialect, self.schema
         with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cur:
             self._prepare(conn, cur)
@@ -175,7 +201,7 @@ class SqlSink:
                 for table in ordered:
                     dialect.lock(cur, schema, self.table_name(table.spec), self.lock_timeout)
                     locked.append(self.table_name(table.spec))
-                results = {t.name: self._replace_days(cur, t, workspace_id) for t in ordered}
+                results = {t.name: self._replace_days(cur, t, workspace_id, clear) for t in ordered}
                 conn.commit()
             except BaseException:
                 with suppress(Exception):
@@ -187,7 +213,7 @@ class SqlSink:
                         dialect.unlock(cur, schema, name)
         return results
 
-    def _replace_days(self, cur: Any, table: StagedTable, workspace_id: str) -> ReplaceResult:
+    def _replace_days(self, cur: Any, table: StagedTable, workspace_id: str, clear: bool) -> ReplaceResult:
         dialect, spec, placeholder = self.dialect, table.spec, self.hook.placeholder
         name = self.table_name(spec)
         columns = [c for c, _ in table.columns]
@@ -198,8 +224,11 @@ class SqlSink:
         delete = dialect.delete_partition(self.schema, name, spec.partition, placeholder)
         deleted: dict[date, int] = {}
         for day in table.days:
-            cur.execute(delete, (workspace_id, adapt_day(day)))
-            deleted[day] = max(cur.rowcount, 0)
+            if clear:
+                cur.execute(delete, (workspace_id, adapt_day(day)))
+                deleted[day] = max(cur.rowcount, 0)
+            else:
+                deleted[day] = 0
             written = 0
             for batch in rebatch(table.records(day), self.batch_size):
                 rows = [[*map(record.get, columns)] for record in batch]

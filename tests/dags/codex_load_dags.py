@@ -38,3 +38,17 @@ with _dag("archive_compliance") as archive_compliance:
     CodexToStorageOperator(
         task_id="load", dataset="compliance_events", path="{{ params.path }}", archive=True, **WINDOW
     )
+
+with _dag("load_sql_usage_deferrable") as load_sql_usage_deferrable:
+    CodexToSqlOperator(
+        task_id="load",
+        dataset="usage",
+        sql_conn_id="{{ params.sql_conn_id }}",
+        page_size=5,
+        deferrable=True,
+        defer_after=1,
+        **WINDOW,
+    )
+
+with _dag("load_sql_usage_small_pages") as load_sql_usage_small_pages:
+    CodexToSqlOperator(task_id="load", dataset="usage", sql_conn_id="{{ params.sql_conn_id }}", page_size=5, **WINDOW)
