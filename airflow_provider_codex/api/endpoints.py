@@ -173,47 +173,26 @@ _ANALYTICS_SERVICE_DEFAULT = 1_000  # [reference] default 1000
 _LOGS_LIMIT = 100  # [reference] limit 1..100
 _LIST_LIMIT = 100  # [assumed] as the older compliance list endpoints
 
-USAGE = Endpoint(
-    name="usage",
-    api=Api.ANALYTICS,
-    path="/usage",
-    paging=Paging.NEXT_PAGE,
-    window=WindowStyle.UNIX_SECONDS,
-    max_limit=_ANALYTICS_LIMIT,
-    default_limit=_ANALYTICS_LIMIT,
-    service_default_limit=_ANALYTICS_SERVICE_DEFAULT,
-)
-USAGE_WORKSPACE = Endpoint(
-    name="usage_workspace",
-    api=Api.ANALYTICS,
-    path="/usage",
-    paging=Paging.NEXT_PAGE,
-    window=WindowStyle.UNIX_SECONDS,
-    max_limit=_ANALYTICS_LIMIT,
-    default_limit=_ANALYTICS_LIMIT,
-    service_default_limit=_ANALYTICS_SERVICE_DEFAULT,
-    fixed_params=MappingProxyType({"group": "workspace"}),
-)
-CODE_REVIEWS = Endpoint(
-    name="code_reviews",
-    api=Api.ANALYTICS,
-    path="/code_reviews",
-    paging=Paging.NEXT_PAGE,
-    window=WindowStyle.UNIX_SECONDS,
-    max_limit=_ANALYTICS_LIMIT,
-    default_limit=_ANALYTICS_LIMIT,
-    service_default_limit=_ANALYTICS_SERVICE_DEFAULT,
-)
-CODE_REVIEW_RESPONSES = Endpoint(
-    name="code_review_responses",
-    api=Api.ANALYTICS,
-    path="/code_review_responses",
-    paging=Paging.NEXT_PAGE,
-    window=WindowStyle.UNIX_SECONDS,
-    max_limit=_ANALYTICS_LIMIT,
-    default_limit=_ANALYTICS_LIMIT,
-    service_default_limit=_ANALYTICS_SERVICE_DEFAULT,
-)
+
+def _analytics(name: str, path: str, **fixed_params: str) -> Endpoint:
+    """An analytics route: all page the same way and take the same window [reference]."""
+    return Endpoint(
+        name=name,
+        api=Api.ANALYTICS,
+        path=path,
+        paging=Paging.NEXT_PAGE,
+        window=WindowStyle.UNIX_SECONDS,
+        max_limit=_ANALYTICS_LIMIT,
+        default_limit=_ANALYTICS_LIMIT,
+        service_default_limit=_ANALYTICS_SERVICE_DEFAULT,
+        fixed_params=MappingProxyType(fixed_params),
+    )
+
+
+USAGE = _analytics("usage", "/usage")
+USAGE_WORKSPACE = _analytics("usage_workspace", "/usage", group="workspace")
+CODE_REVIEWS = _analytics("code_reviews", "/code_reviews")
+CODE_REVIEW_RESPONSES = _analytics("code_review_responses", "/code_review_responses")
 COMPLIANCE_LOGS = Endpoint(
     name="compliance_logs",
     api=Api.COMPLIANCE,
@@ -241,24 +220,23 @@ MAX_EVENT_TIME = Endpoint(
     paging=Paging.NONE,
     owners=(Owner.WORKSPACE, Owner.ORGANIZATION),
 )
-CODEX_TASKS = Endpoint(
-    name="codex_tasks",
-    api=Api.COMPLIANCE,
-    path="/codex_tasks",
-    paging=Paging.LAST_ID,
-    max_limit=_LIST_LIMIT,
-    default_limit=_LIST_LIMIT,
-    service_default_limit=_LIST_LIMIT,  # [assumed]
-)
-CODEX_ENVIRONMENTS = Endpoint(
-    name="codex_environments",
-    api=Api.COMPLIANCE,
-    path="/codex_environments",
-    paging=Paging.LAST_ID,
-    max_limit=_LIST_LIMIT,
-    default_limit=_LIST_LIMIT,
-    service_default_limit=_LIST_LIMIT,  # [assumed]
-)
+
+
+def _compliance_list(name: str, path: str) -> Endpoint:
+    """A compliance list: ``last_id`` paging, as the older compliance list endpoints [official v1.1.1]."""
+    return Endpoint(
+        name=name,
+        api=Api.COMPLIANCE,
+        path=path,
+        paging=Paging.LAST_ID,
+        max_limit=_LIST_LIMIT,
+        default_limit=_LIST_LIMIT,
+        service_default_limit=_LIST_LIMIT,  # [assumed]
+    )
+
+
+CODEX_TASKS = _compliance_list("codex_tasks", "/codex_tasks")
+CODEX_ENVIRONMENTS = _compliance_list("codex_environments", "/codex_environments")
 
 ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
     {
