@@ -232,10 +232,12 @@ class ClientCore:
         """
         policy = self.config.retry
         for attempt in range(1, policy.max_attempts + 1):
-            wait = self.limiter.reserve(endpoint.name) if rate_limited else 0.0
+            wait, mark = self.limiter.reserve(endpoint.name) if rate_limited else (0.0, 0.0)
             if wait > 0:
                 yield Sleep(wait)
             outcome = yield Send(request, into)
+            if rate_limited:
+                self.limiter.answered(endpoint.name, mark)
             self.stats.requests += 1
             if isinstance(outcome, httpx.Response):
                 self.stats.by_status[outcome.status_code] += 1

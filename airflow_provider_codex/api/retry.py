@@ -8,10 +8,10 @@ client, ``asyncio.sleep`` in the async one), so the same rules serve both.
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -87,14 +87,12 @@ class RateLimiter:
 
     The service limits each route separately [reference: 100/min per route and
     method]; keeping under it spares a backfill a storm of 429s. ``reserve``
-    books the next free slot and says how long to wait for it; it is
-    thread-safe, so the sync client may be shared by threads and the async one
-    by tasks (the wait itself is done by the caller).
-
-    A slot is booked for when a request *leaves*; the service counts when it
-    *arrives*, a little later. ``safety`` (a fraction of the period) keeps a
-    request that follows a full window from arriving before the window's first
-    request has left the service's count.
+    books the next free slot and says how long to wait for it; once the answer
+    is in, ``answered`` moves the request's mark to that moment. The service
+    counts a request when it *arrives*, which is after it was sent and before
+    it was answered: counting from the answer keeps the client on the safe
+    side whatever the latency. Thread-safe, so the sync client may be shared
+    by threads and the async one by tasks (the wait itself is the caller's).
     """
 
     def __init__(
@@ -102,7 +100,6 @@ class RateLimiter:
         limit: int = DEFAULT_REQUESTS_PER_MINUTE,
         period: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
-        safety: float = 0.02,
     ) -> None:
         if limit < 1:
             raise ValueError("requests per minute must be at least 1")
@@ -110,23 +107,24 @@ class RateLimiter:
             raise ValueError("the limiter's period must be positive")
         self.limit = limit
         self.period = period
-        self._spacing = period * (1 + safety)
         self._clock = clock
-        self._sent: dict[str, deque[float]] = {}
+        self._marks: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def reserve(self, route: str) -> float:
-        """Book a slot for one request on ``route``; return the seconds to wait for it."""
+    def reserve(self, route: str) -> tuple[float, float]:
+        """Book a slot for one request on ``route``: ``(seconds to wait, the slot's mark)``."""
         with self._lock:
             now = self._clock()
-            sent = self._sent.setdefault(route, deque())
-            while sent and sent[0] <= now - self.period:
-                sent.popleft()
-            # Slots are booked in order, so the deque stays sorted.
-            at = max(now, sent[-1]) if sent else now
-            if len(sent) >= self.limit:
-                at = max(at, sent[-self.limit] + self._spacing)
-            sent.append(at)
-            while len(sent) > self.limit:
-                sent.popleft()
-            return max(0.0, at - now)
+            marks = self._marks.setdefault(route, [])
+            at = now if len(marks) < self.limit else max(now, marks[-self.limit] + self.period)
+            bisect.insort(marks, at)
+            del marks[: -self.limit]  # the last `limit` marks decide the next slot
+            return max(0.0, at - now), at
+
+    def answered(self, route: str, mark: float) -> None:
+        """The request booked at ``mark`` has been answered: count it from now on."""
+        with self._lock:
+            marks = self._marks.get(route)
+            if marks and mark in marks:
+                marks.remove(mark)
+                bisect.insort(marks, max(self._clock(), mark))

@@ -146,12 +146,21 @@ def test_secret_never_prints_itself():
 
 def test_limiter_allows_a_burst_then_spaces_requests():
     now = [0.0]
-    limiter = RateLimiter(limit=3, period=60, clock=lambda: now[0], safety=0)
-    assert [limiter.reserve("r") for _ in range(3)] == [0, 0, 0]
-    assert limiter.reserve("r") == 60  # the 4th waits for the 1st to leave the window
-    assert limiter.reserve("other") == 0  # routes are limited separately
+    limiter = RateLimiter(limit=3, period=60, clock=lambda: now[0])
+    assert [limiter.reserve("r")[0] for _ in range(3)] == [0, 0, 0]
+    assert limiter.reserve("r")[0] == 60  # the 4th waits for the 1st to leave the window
+    assert limiter.reserve("other")[0] == 0  # routes are limited separately
     now[0] = 30.0
-    assert limiter.reserve("r") == 30  # the 5th: 2nd slot frees at 60, i.e. 30s from now
+    assert limiter.reserve("r")[0] == 30  # the 5th: the 2nd slot frees at 60, 30s from now
+
+
+def test_limiter_counts_a_request_from_its_answer():
+    now = [0.0]
+    limiter = RateLimiter(limit=1, period=10, clock=lambda: now[0])
+    _, mark = limiter.reserve("r")
+    now[0] = 4.0  # a slow answer: the service may have counted it as late as this
+    limiter.answered("r", mark)
+    assert limiter.reserve("r")[0] == 10  # 4 + 10 - now(4)
 
 
 def test_limiter_never_allows_more_than_the_limit_in_any_window():
@@ -160,7 +169,7 @@ def test_limiter_never_allows_more_than_the_limit_in_any_window():
     sent = []
     for step in range(200):
         now[0] = step * 0.3
-        sent.append(now[0] + limiter.reserve("r"))
+        sent.append(now[0] + limiter.reserve("r")[0])
     sent.sort()
     for i, t in enumerate(sent):
         in_window = [s for s in sent[i:] if s < t + 10]
