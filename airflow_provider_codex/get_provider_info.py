@@ -78,9 +78,14 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.codex"]}],
-        "operators": [],
-        "sensors": [],
-        "triggers": [],
+        "operators": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.codex"]}],
+        "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.codex"]}],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_PACKAGE}.triggers.codex", f"{_PACKAGE}.triggers.resume"],
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": f"{_PACKAGE}.hooks.codex.CodexHook",

@@ -1,0 +1,1 @@
+"""Sensors that wait for a Codex day to be ready: :mod:`.codex`."""

@@ -1,0 +1,620 @@
+"""A real Airflow 3 deployment for end-to-end tests, always torn down.
+
+``dag.test()`` runs tasks and triggers in the test's own process; it cannot
+show what a deployment does (a task *deferred* while the triggerer waits, a
+scheduler creating backfill runs, workers talking to the Execution API). This
+harness starts the real thing from the test's virtualenv::
+
+    with airflow_cluster(dags_folder, env=connection_env("codex_default", {...})) as cluster:
+        cluster.wait_for_dag("my_dag")
+        cluster.unpause("my_dag")
+        run_id = cluster.trigger_dag("my_dag", logical_date=datetime(2026, 3, 5, tzinfo=UTC))
+        cluster.wait_for_task_state("my_dag", run_id, "wait", {"deferred"})
+        ...
+        cluster.run_cli("backfill", "create", "--dag-id", "my_dag", "--from-date", ..., "--to-date", ...)
+        cluster.wait_for_dag_runs("my_dag", count=30, run_type="backfill")
+
+What runs: ``airflow db migrate`` (once per test process, into a template
+copied for each cluster), then ``api-server`` (it serves the REST API
+*and* the Execution API the workers report to, so Airflow 3 needs it even
+without a UI), ``scheduler`` (with its executor), ``dag-processor`` and
+``triggerer``, each in its own process group, with their own ``AIRFLOW_HOME``
+in a temp dir and the metadata DB in SQLite there. The component logs land
+in ``<home>/<component>.log``; every failed wait raises :class:`ClusterError`
+with their tails, so a broken deployment says why.
+
+Executor: ``LocalExecutor``. Airflow 3 removed the ``SequentialExecutor``
+(a configured ``SequentialExecutor`` is rewritten to ``LocalExecutor``) and no
+longer refuses SQLite with the ``LocalExecutor``; SQLite's single writer is
+fine at test scale. ``parallelism`` is kept small (2 CPUs on CI).
+
+Every process started is stopped when the block exits, even when the test
+fails: each component's process group gets SIGTERM, then SIGKILL, and any
+descendant that left its group (found with psutil beforehand) is killed by pid.
+Should the test process itself die, Linux sends each component SIGTERM
+(``PR_SET_PDEATHSIG``).
+
+Start-up is most of the cost (about 20 s on 2 CPUs): components compile
+their bytecode once into a cache outside the virtualenv (CI sets
+``PYTHONDONTWRITEBYTECODE``), and the scheduler and triggerer skip their log
+servers. :attr:`AirflowCluster.timings` says where the time went.
+
+Known Airflow 3.3 race, worth knowing for deferrable tasks: a trigger that
+fires before the executor has reported the deferring try (up to
+``[workers] min_heartbeat_interval``, set to 1 s here) can get the resumed
+task failed as "killed externally" (apache/airflow#67287, #72716). Wait for
+``cluster.wait_for_log("scheduler", "Received executor event ...")`` before
+letting a trigger fire.
+
+States are read straight from the metadata DB (read-only SQLite, no CLI
+start-up cost); DAG runs are triggered and DAGs unpaused through the REST API
+(``simple_auth_manager_all_admins``: a token needs no password). Anything
+else goes through :meth:`AirflowCluster.run_cli`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psutil
+
+#: The components of an Airflow 3 deployment, in start order.
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: Extra arguments per component. Task logs are read from local files, so the scheduler and
+#: triggerer skip their log-serving sub-servers (two fewer processes to boot on a small machine).
+COMPONENT_ARGS: Mapping[str, tuple[str, ...]] = {
+    "scheduler": ("--skip-serve-logs",),
+    "triggerer": ("--skip-serve-logs",),
+}
+#: Task instance states after which nothing more happens to a try.
+TASK_DONE_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+#: DAG run states that end a run.
+RUN_DONE_STATES = frozenset({"success", "failed"})
+
+#: Settings that keep a test deployment small and quick to react; ``config=`` overrides any.
+DEFAULT_CONFIG: Mapping[str, str] = {
+    "core.executor": "LocalExecutor",
+    "core.load_examples": "False",
+    "core.parallelism": "4",
+    "core.simple_auth_manager_all_admins": "True",
+    "database.check_migrations": "False",  # the harness migrates once; each process need not re-check
+    "api.workers": "1",
+    "dag_processor.refresh_interval": "5",
+    "dag_processor.parsing_processes": "1",
+    "scheduler.scheduler_idle_sleep_time": "0.5",
+    # A worker notices its task process exit at the next of these ticks (default 5 s). Until it
+    # does, the executor has not reported a deferring try; a trigger that fires meanwhile can get
+    # the resumed task failed on that late report (Airflow 3.3: apache/airflow#67287, #72716).
+    "workers.min_heartbeat_interval": "1",
+    "logging.logging_level": "INFO",
+}
+
+T = TypeVar("T")
+
+#: ``prctl(2)``, resolved here so a forked child only makes one foreign call (Linux only).
+_PRCTL = getattr(ctypes.CDLL(None), "prctl", None) if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_the_test() -> None:
+    """In a component, before exec: get SIGTERM if the test process dies without cleaning up
+    (killed, or a hard timeout): a safety net under :meth:`AirflowCluster.stop`."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ClusterError(RuntimeError):
+    """The deployment did not do what a test waited for; the message holds the component logs."""
+
+
+def connection_env(conn_id: str, connection: Mapping[str, Any]) -> dict[str, str]:
+    """``{"AIRFLOW_CONN_<ID>": json}``: a connection as Airflow reads it from the environment."""
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(dict(connection))}
+
+
+def config_env(config: Mapping[str, str]) -> dict[str, str]:
+    """``{"section.key": value}`` → ``{"AIRFLOW__SECTION__KEY": value}``."""
+    env = {}
+    for name, value in config.items():
+        section, key = name.split(".", 1)
+        env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = str(value)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class DagRunInfo:
+    run_id: str
+    state: str | None
+    run_type: str
+    logical_date: str | None
+
+
+@dataclass
+class Component:
+    """One started process (and its process group)."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class AirflowCluster:
+    """A running deployment: what it is, and helpers to drive and observe it."""
+
+    def __init__(self, home: Path, dags_folder: Path, env: Mapping[str, str], api_port: int) -> None:
+        self.home = home
+        self.dags_folder = dags_folder
+        self.env = dict(env)
+        self.db_path = home / "airflow.db"
+        self.api_url = f"http://127.0.0.1:{api_port}"
+        self.components: dict[str, Component] = {}
+        #: Seconds since the harness started, per milestone ("migrated", "started", "api", "stopped").
+        self.timings: dict[str, float] = {}
+        self._started_at = time.monotonic()
+        self._token: str | None = None
+
+    def mark(self, milestone: str) -> None:
+        self.timings[milestone] = round(time.monotonic() - self._started_at, 1)
+
+    # processes
+
+    def airflow_command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "airflow", *args]
+
+    def start(self, name: str, *args: str) -> Component:
+        """Start ``airflow <name> <args>`` in its own process group, logging to ``<home>/<name>.log``."""
+        log_path = self.home / f"{name}.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                self.airflow_command(name, *args),
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_the_test,
+            )
+        component = Component(name, process, log_path)
+        self.components[name] = component
+        return component
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Stop every component and everything they started: TERM, wait, KILL, then stragglers by pid."""
+        family: dict[int, psutil.Process] = {}
+        for component in self.components.values():
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(component.process.pid)
+                family[root.pid] = root
+                for child in root.children(recursive=True):
+                    family[child.pid] = child
+        for component in self.components.values():
+            _signal_group(component.process, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for component in self.components.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for component in self.components.values():
+            _signal_group(component.process, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                component.process.wait(timeout=5)
+        for process in family.values():
+            with contextlib.suppress(psutil.Error):
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    process.kill()
+        psutil.wait_procs(list(family.values()), timeout=5)
+
+    def check_alive(self) -> None:
+        """Raise if a component exited (its log says why)."""
+        dead = [c for c in self.components.values() if not c.alive()]
+        if dead:
+            names = ", ".join(f"{c.name} (exit {c.process.returncode})" for c in dead)
+            raise ClusterError(f"Airflow component(s) exited: {names}\n{self.diagnostics()}")
+
+    def log_text(self, name: str) -> str:
+        """Everything component ``name`` has logged so far (LocalExecutor workers log into the scheduler's)."""
+        try:
+            return self.components[name].log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def diagnostics(self, lines: int = 40) -> str:
+        """The tail of every component's log, for an assertion message."""
+        parts = [f"--- {c.name} (pid {c.process.pid}) ---\n{c.tail(lines)}" for c in self.components.values()]
+        return "\n".join(parts)
+
+    # the CLI
+
+    def run_cli(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``airflow <args>`` against this deployment (e.g. ``run_cli("backfill", "create", ...)``)."""
+        result = subprocess.run(
+            self.airflow_command(*args),
+            env=self.env,
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            raise ClusterError(f"airflow {' '.join(args)} exited {result.returncode}:\n{output}")
+        return result
+
+    # the REST API
+
+    def api(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        """One REST API call (``path`` under ``/api/v2``); returns the decoded JSON body."""
+        response = httpx.request(
+            method,
+            f"{self.api_url}/api/v2/{path.lstrip('/')}",
+            json=json_body,
+            params=params,
+            headers={"Authorization": f"Bearer {self._auth_token()}"},
+            timeout=30,
+        )
+        if response.is_error:
+            raise ClusterError(f"{method} {path}: {response.status_code} {response.text[:2000]}")
+        return response.json() if response.content else None
+
+    def _auth_token(self) -> str:
+        if self._token is None:
+            response = httpx.get(f"{self.api_url}/auth/token", timeout=30)
+            response.raise_for_status()
+            self._token = str(response.json()["access_token"])
+        return self._token
+
+    def unpause(self, dag_id: str) -> None:
+        self.api("PATCH", f"dags/{dag_id}", json_body={"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self.api("PATCH", f"dags/{dag_id}", json_body={"is_paused": True})
+
+    def trigger_dag(
+        self,
+        dag_id: str,
+        *,
+        logical_date: datetime | None = None,
+        conf: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Create a manual DAG run; returns its run id."""
+        body: dict[str, Any] = {"logical_date": logical_date.isoformat() if logical_date else None}
+        if conf is not None:
+            body["conf"] = dict(conf)
+        if run_id is not None:
+            body["dag_run_id"] = run_id
+        return str(self.api("POST", f"dags/{dag_id}/dagRuns", json_body=body)["dag_run_id"])
+
+    # the metadata DB (read-only)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query on the metadata DB."""
+        if not self.db_path.exists():
+            return []
+        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)) as db:
+            return db.execute(sql, tuple(params)).fetchall()
+
+    def dag_is_parsed(self, dag_id: str) -> bool:
+        rows = self.query(
+            "SELECT 1 FROM dag JOIN serialized_dag USING (dag_id) WHERE dag_id = ? AND NOT is_stale", [dag_id]
+        )
+        return bool(rows)
+
+    def import_errors(self) -> list[tuple[str, str]]:
+        return [(str(f), str(s)) for f, s in self.query("SELECT filename, stacktrace FROM import_error")]
+
+    def dag_runs(self, dag_id: str, run_type: str | None = None) -> list[DagRunInfo]:
+        """The runs of ``dag_id`` by logical date (only ``run_type`` ones: ``backfill``, ``manual``...)."""
+        rows = self.query(
+            "SELECT run_id, state, run_type, logical_date FROM dag_run WHERE dag_id = ? ORDER BY logical_date, id",
+            [dag_id],
+        )
+        return [r for r in (DagRunInfo(*row) for row in rows) if run_type is None or r.run_type == run_type]
+
+    def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
+        rows = self.query("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", [dag_id, run_id])
+        return rows[0][0] if rows else None
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """``{task_id: state}`` of a run (mapped tasks: ``task_id[index]``)."""
+        rows = self.query(
+            "SELECT task_id, map_index, state FROM task_instance WHERE dag_id = ? AND run_id = ?", [dag_id, run_id]
+        )
+        return {(t if m < 0 else f"{t}[{m}]"): s for t, m, s in rows}
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str | None:
+        rows = self.query(
+            "SELECT state FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?",
+            [dag_id, run_id, task_id, map_index],
+        )
+        return rows[0][0] if rows else None
+
+    def task_logs(self, dag_id: str, run_id: str | None = None, task_id: str | None = None) -> str:
+        """The task log files written so far under ``<home>/logs`` (filtered by the given ids)."""
+        root = self.home / "logs" / f"dag_id={dag_id}"
+        if run_id is not None:
+            root /= f"run_id={run_id}"
+        parts = []
+        for path in sorted(root.rglob("*.log")) if root.exists() else []:
+            if task_id is None or f"task_id={task_id}" in path.parts:
+                parts.append(f"--- {path.relative_to(self.home)} ---\n{path.read_text(errors='replace')}")
+        return "\n".join(parts)
+
+    # waiting
+
+    def wait_until(
+        self,
+        what: str,
+        probe: Callable[[], T | None],
+        timeout: float,
+        interval: float = 0.25,
+        describe: Callable[[], object] | None = None,
+    ) -> T:
+        """Poll ``probe`` until it returns something other than None/False.
+
+        On timeout (or a dead component), raise :class:`ClusterError` with the
+        component logs and ``describe()`` (what was seen last).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            value = probe()
+            if value is not None and value is not False:
+                return value
+            self.check_alive()
+            if time.monotonic() > deadline:
+                seen = f"\nlast seen: {describe()}" if describe else ""
+                raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}{seen}\n{self.diagnostics()}")
+            time.sleep(interval)
+
+    def wait_for_log(self, name: str, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """Wait until component ``name``'s log has a line matching the regex ``pattern``."""
+        regex = re.compile(pattern, re.MULTILINE)
+        return self.wait_until(f"{pattern!r} in the {name} log", lambda: regex.search(self.log_text(name)), timeout)
+
+    def wait_for_api(self, timeout: float = 120) -> None:
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self.wait_until("the api-server", ready, timeout, interval=0.5)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Wait until the dag-processor has parsed ``dag_id``.
+
+        Any import error in the DAGs folder fails at once, with its traceback,
+        rather than after the timeout.
+        """
+
+        def parsed() -> bool:
+            if self.dag_is_parsed(dag_id):
+                return True
+            errors = self.import_errors()
+            if errors:
+                raise ClusterError("DAG import errors:\n" + "\n".join(f"{f}:\n{s}" for f, s in errors))
+            return False
+
+        self.wait_until(f"DAG {dag_id!r} to be parsed", parsed, timeout, interval=0.5)
+
+    def wait_for_task_state(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        states: Collection[str],
+        *,
+        timeout: float = 120,
+        map_index: int = -1,
+    ) -> str:
+        """Wait until the task is in one of ``states``; a different *final* state fails at once."""
+
+        def reached() -> str | None:
+            state = self.task_state(dag_id, run_id, task_id, map_index)
+            if state in states:
+                return state
+            if state in TASK_DONE_STATES:
+                raise ClusterError(
+                    f"{dag_id}.{task_id} ended {state!r}, not in {sorted(states)}\n"
+                    f"{self.task_logs(dag_id, run_id, task_id)[-6000:]}\n{self.diagnostics()}"
+                )
+            return None
+
+        return self.wait_until(
+            f"{dag_id}.{task_id} in {sorted(states)}",
+            reached,
+            timeout,
+            describe=lambda: self.task_state(dag_id, run_id, task_id, map_index),
+        )
+
+    def wait_for_dag_run(
+        self, dag_id: str, run_id: str, states: Collection[str] = RUN_DONE_STATES, *, timeout: float = 120
+    ) -> str:
+        def reached() -> str | None:
+            state = self.dag_run_state(dag_id, run_id)
+            return state if state in states else None
+
+        return self.wait_until(
+            f"run {run_id} of {dag_id} in {sorted(states)}",
+            reached,
+            timeout,
+            describe=lambda: self.dag_run_state(dag_id, run_id),
+        )
+
+    def wait_for_dag_runs(
+        self,
+        dag_id: str,
+        *,
+        count: int,
+        states: Collection[str] = RUN_DONE_STATES,
+        run_type: str | None = None,
+        timeout: float = 300,
+    ) -> list[DagRunInfo]:
+        """Wait until at least ``count`` runs (of ``run_type``, if given) exist and all are in ``states``.
+
+        Backfill runs of a paused DAG stay queued: unpause it first.
+        """
+
+        def reached() -> list[DagRunInfo] | None:
+            runs = self.dag_runs(dag_id, run_type)
+            return runs if len(runs) >= count and all(r.state in states for r in runs) else None
+
+        return self.wait_until(
+            f"{count} runs of {dag_id} in {sorted(states)}",
+            reached,
+            timeout,
+            interval=1.0,
+            describe=lambda: [(r.run_id, r.state) for r in self.dag_runs(dag_id, run_type)],
+        )
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+#: Where the components keep compiled bytecode (outside the virtualenv, which stays untouched).
+PYCACHE = Path(tempfile.gettempdir()) / "airflow-cluster-pycache"
+
+
+def _base_env() -> dict[str, str]:
+    """The test process's environment without any Airflow setting it carries (conftest sets some).
+
+    Bytecode caching is switched back on, into :data:`PYCACHE`: with
+    ``PYTHONDONTWRITEBYTECODE`` (set on CI machines) every component would
+    compile Airflow from source at start, about 3x slower on 2 CPUs.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
+    return env
+
+
+@cache
+def _migrated_db_template() -> Path:
+    """A freshly migrated metadata DB, made once per test process and copied into each cluster."""
+    home = Path(tempfile.mkdtemp(prefix="airflow-db-template-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    env = (
+        _base_env()
+        | {"AIRFLOW_HOME": str(home)}
+        | config_env(
+            {
+                "core.load_examples": "False",
+                "database.sql_alchemy_conn": f"sqlite:///{home / 'airflow.db'}",
+            }
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ClusterError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return home / "airflow.db"
+
+
+@contextmanager
+def airflow_cluster(
+    dags_folder: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    config: Mapping[str, str] | None = None,
+    home: Path | None = None,
+    components: Iterable[str] = COMPONENTS,
+    startup_timeout: float = 120,
+) -> Iterator[AirflowCluster]:
+    """Start a deployment serving ``dags_folder``; stop all of it on exit.
+
+    :param env: extra environment for every component (``AIRFLOW_CONN_*`` connections, ...).
+    :param config: Airflow settings as ``{"section.key": value}``, over :data:`DEFAULT_CONFIG`.
+    :param home: ``AIRFLOW_HOME`` (default: a new temp dir, removed afterwards).
+    :param components: which of :data:`COMPONENTS` to start.
+    :param startup_timeout: seconds to wait for the api-server to answer.
+    """
+    own_home = home is None
+    home = Path(tempfile.mkdtemp(prefix="airflow-cluster-")) if home is None else home
+    home.mkdir(parents=True, exist_ok=True)
+    api_port = free_port()
+    settings = dict(DEFAULT_CONFIG) | {
+        "core.dags_folder": str(dags_folder),
+        "database.sql_alchemy_conn": f"sqlite:///{home / 'airflow.db'}",
+        "core.execution_api_server_url": f"http://127.0.0.1:{api_port}/execution/",
+        "api.host": "127.0.0.1",
+        "api.port": str(api_port),
+        "api.base_url": f"http://127.0.0.1:{api_port}",
+        "api.secret_key": secrets.token_urlsafe(24),
+        "api_auth.jwt_secret": secrets.token_urlsafe(32),
+        "logging.base_log_folder": str(home / "logs"),
+        "logging.worker_log_server_port": str(free_port()),
+        "logging.trigger_log_server_port": str(free_port()),
+    }
+    settings |= dict(config or {})
+    cluster = AirflowCluster(
+        home,
+        dags_folder,
+        _base_env() | {"AIRFLOW_HOME": str(home)} | config_env(settings) | dict(env or {}),
+        api_port,
+    )
+    try:
+        shutil.copyfile(_migrated_db_template(), cluster.db_path)
+        cluster.mark("migrated")
+        for name in components:
+            if name not in COMPONENTS:
+                raise ValueError(f"unknown component {name!r}; choose from {COMPONENTS}")
+            cluster.start(name, *COMPONENT_ARGS.get(name, ()))
+        cluster.mark("started")
+        if "api-server" in cluster.components:
+            cluster.wait_for_api(startup_timeout)
+            cluster.mark("api")
+        yield cluster
+    finally:
+        cluster.mark("stopping")
+        cluster.stop()
+        cluster.mark("stopped")
+        if own_home:
+            shutil.rmtree(home, ignore_errors=True)

@@ -1,0 +1,52 @@
+"""The example DAGs import cleanly, without warnings, and touch no network while parsed."""
+
+from __future__ import annotations
+
+import socket
+import warnings
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a DAG file opened a network connection while parsed: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_example_dags_load_without_errors_or_warnings(no_network):
+    from airflow.dag_processing.dagbag import DagBag
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = DagBag(dag_folder=str(EXAMPLES))
+    assert bag.import_errors == {}
+    ours = [w for w in caught if str(EXAMPLES) in str(w.filename) or "airflow_provider_codex" in str(w.filename)]
+    assert ours == [], [str(w.message) for w in ours]
+    assert set(bag.dag_ids) == {
+        "codex_analytics_daily",
+        "codex_analytics_monthly_history",
+        "codex_compliance_daily",
+        "codex_downstream_summary",
+    }
+    for dag in bag.dags.values():
+        api_tasks = [t for t in dag.tasks if t.task_type.startswith("Codex")]
+        assert all(t.pool == "codex_api" for t in api_tasks), dag.dag_id
+
+
+def test_analytics_daily_loads_every_analytics_dataset_after_the_sensor():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_codex.datasets import ANALYTICS_DATASETS
+
+    dag = DagBag(dag_folder=str(EXAMPLES)).dags["codex_analytics_daily"]
+    loads = {t.dataset for t in dag.tasks if t.task_type == "CodexToSqlOperator"}
+    assert loads == set(ANALYTICS_DATASETS)
+    sensor = dag.get_task("wait_for_day")
+    assert {t.task_id for t in sensor.downstream_list} == {f"load_{d}" for d in ANALYTICS_DATASETS}
