@@ -245,6 +245,7 @@ def _analytics_rows(
             log.info("%s: page %d, %d rows", dataset.name, summary.pages, len(page.rows))
             cursor = page.next_cursor
             yield from page.rows
+            del page  # let the page go before the next one is fetched: one page in memory, not two
     except CodexRateLimitError as limited:
         if not resumable or limited.retry_after is None:
             raise
@@ -257,6 +258,7 @@ def _list_rows(client: CodexClient, dataset: Dataset, summary: LoadSummary, page
         summary.pages += 1
         log.info("%s: page %d, %d records", dataset.name, page.number, len(page.rows))
         yield from page.rows
+        del page  # one page in memory at a time
 
 
 def _compliance_records(

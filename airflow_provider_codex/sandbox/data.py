@@ -21,7 +21,9 @@ from typing import Any
 from airflow_provider_codex.api.endpoints import (
     CODE_REVIEW_RESPONSES,
     CODE_REVIEWS,
+    CODEX_ENVIRONMENTS,
     CODEX_EVENT_TYPES,
+    CODEX_TASKS,
     USAGE,
     USAGE_WORKSPACE,
 )
@@ -32,6 +34,7 @@ from .analytics import AnalyticsStore
 from .clock import SandboxClock, day_start
 from .compliance import MAX_LATENESS_SECONDS, ComplianceStore, LogFileInfo
 from .config import SandboxConfig
+from .faults import Faults, add_row_fields
 
 __all__ = ["LogFileInfo", "SandboxData"]
 
@@ -52,9 +55,11 @@ def _last_day_before(ts: float) -> date:
 class SandboxData:
     """The synthetic data of one sandbox (thread-safe)."""
 
-    def __init__(self, config: SandboxConfig, clock: SandboxClock | None = None) -> None:
+    def __init__(self, config: SandboxConfig, clock: SandboxClock | None = None, faults: Faults | None = None) -> None:
         self.config = config
         self.clock = clock if clock is not None else SandboxClock(config.today, config.now)
+        #: The live faults whose ``extra_row_fields`` the served rows carry (``None``: none).
+        self.faults = faults
         self.users: list[User] = make_users(config.seed, config.users)
         self._analytics = AnalyticsStore(config, self.users, config.cache_bytes // 2)
         self._compliance = ComplianceStore(config.seed, self.users, config.events_per_day,
@@ -91,7 +96,19 @@ class SandboxData:
 
     def analytics_row_bytes(self, route: str, day: date) -> Sequence[bytes]:
         """Like :meth:`analytics_rows`, serialised exactly as served."""
-        return self._analytics.row_bytes(route, day, self.clock.now())
+        return self._with_extra_fields(route, self._analytics.row_bytes(route, day, self.clock.now()))
+
+    def _extra_fields(self, route: str) -> dict[str, Any] | None:
+        if self.faults is None:
+            return None
+        return self.faults.as_dict()["extra_row_fields"].get(route) or None
+
+    def _with_extra_fields(self, route: str, rows: Sequence[bytes]) -> Sequence[bytes]:
+        """``rows`` as served: with the ``extra_row_fields`` of the live faults, if any."""
+        extra = self._extra_fields(route)
+        if not extra:
+            return rows
+        return [_json.dumps(add_row_fields(_json.loads(row), extra)) for row in rows]
 
     def default_analytics_window(self) -> tuple[int, int]:
         """``(start_time, end_time)`` when a request gives neither: the last 30 days ending today."""
@@ -119,7 +136,7 @@ class SandboxData:
                 rows.extend(day_rows[skip: skip + limit + 1 - len(rows)])
                 skip = 0
             day += timedelta(days=1)
-        return rows[:limit], len(rows) > limit
+        return list(self._with_extra_fields(route, rows[:limit])), len(rows) > limit
 
     # -- compliance ------------------------------------------------------------------------
 
@@ -220,8 +237,12 @@ class SandboxData:
 
     def tasks(self) -> list[dict[str, Any]]:
         """All ``codex_tasks`` records, sorted by ``id``."""
-        return [dict(t) for t in self._tasks]
+        return self._records(CODEX_TASKS.name, self._tasks)
 
     def environments(self) -> list[dict[str, Any]]:
         """All ``codex_environments`` records, sorted by ``id``."""
-        return [dict(e) for e in self._environments]
+        return self._records(CODEX_ENVIRONMENTS.name, self._environments)
+
+    def _records(self, route: str, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        extra = self._extra_fields(route)
+        return [add_row_fields(dict(r), extra) if extra else dict(r) for r in records]

@@ -10,6 +10,8 @@ counters, so "the first N" always means "the first N after this setting".
 
 from __future__ import annotations
 
+import copy
+import json
 import threading
 import time
 from collections import Counter, deque
@@ -52,6 +54,13 @@ class Faults:
     #: Speeds the rate limiter's minute up: 60 means the window lasts one real second. With a
     #: scale other than 1 the limiter's ``Retry-After`` is fractional seconds (``"0.25"``).
     time_scale: float = 1.0
+    #: Schema drift: fields the API "adds" to every row of a route, ``{route: {field: value}}``.
+    #: Routes: the analytics ones (``usage``, ``usage_workspace``, ``code_reviews``,
+    #: ``code_review_responses``) and the compliance lists (``codex_tasks``, ``codex_environments``).
+    #: A dotted field (``totals.fooBar``) goes into that nested object, or into every object of
+    #: that nested list (``clients.fooBar``); where the container is missing or null it is left out.
+    #: What the data accessors return includes the fields, as served.
+    extra_row_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     _lock: threading.RLock = field(init=False, repr=False, compare=False)
     _route_counts: Counter[str] = field(init=False, repr=False, compare=False)
@@ -84,7 +93,7 @@ class Faults:
     def as_dict(self) -> dict[str, Any]:
         """The settings as plain JSON-able values."""
         with self._lock:
-            return {name: getattr(self, name) for name in _FIELD_NAMES}
+            return {name: copy.deepcopy(getattr(self, name)) for name in _FIELD_NAMES}
 
     def copy(self) -> Faults:
         return Faults(**self.as_dict())
@@ -128,6 +137,7 @@ class Faults:
             raise ValueError("fault time_scale must be > 0")
         if self.retry_after_format not in _RETRY_AFTER_FORMATS:
             raise ValueError(f"fault retry_after_format must be one of {_RETRY_AFTER_FORMATS}")
+        _check_extra_row_fields(self.extra_row_fields)
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Faults) if not f.name.startswith("_"))
@@ -148,9 +158,54 @@ def _coerce(name: str, value: Any) -> Any:
         return float(value)
     if name == "retry_after_format":
         return str(value)
+    if name == "extra_row_fields":
+        if isinstance(value, str):  # from the CLI: --fault 'extra_row_fields={"usage": {"newField": 1}}'
+            value = json.loads(value) if value.strip() else {}
+        _check_extra_row_fields(value)
+        return copy.deepcopy(value)
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise ValueError(f"fault {name} must be an integer, got {value!r}")
     return int(value)
+
+
+#: The routes ``extra_row_fields`` applies to (registry endpoint names).
+EXTRA_FIELD_ROUTES: tuple[str, ...] = (
+    "usage",
+    "usage_workspace",
+    "code_reviews",
+    "code_review_responses",
+    "codex_tasks",
+    "codex_environments",
+)
+
+
+def _check_extra_row_fields(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValueError("fault extra_row_fields must be an object {route: {field: value}}")
+    for route, extra in value.items():
+        if route not in EXTRA_FIELD_ROUTES:
+            raise ValueError(f"fault extra_row_fields: unknown route {route!r}; known: {', '.join(EXTRA_FIELD_ROUTES)}")
+        if not isinstance(extra, dict) or not all(isinstance(k, str) and k.strip(".") for k in extra):
+            raise ValueError(f"fault extra_row_fields[{route!r}] must be an object of field names to values")
+        try:
+            json.dumps(extra)
+        except (TypeError, ValueError) as bad:
+            raise ValueError(f"fault extra_row_fields[{route!r}] must be JSON-able: {bad}") from None
+
+
+def add_row_fields(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with ``extra``'s fields set (see ``Faults.extra_row_fields``); changes ``row`` in place."""
+    for name, value in extra.items():
+        container, dot, leaf = name.partition(".")
+        if not dot:
+            row[name] = copy.deepcopy(value)
+            continue
+        nested = row.get(container)
+        targets = nested if isinstance(nested, list) else [nested]
+        for target in targets:
+            if isinstance(target, dict):
+                target[leaf] = copy.deepcopy(value)
+    return row
 
 
 class RateLimiter:

@@ -183,8 +183,8 @@ class SandboxServer:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.clock = SandboxClock(config.today, config.now)
-        self.data = SandboxData(config, self.clock)
         self.faults: Faults = config.faults.copy()
+        self.data = SandboxData(config, self.clock, self.faults)
         self.stats = Stats()
         self.limiter = RateLimiter()
         self.signer = UrlSigner(config.signed_url_ttl_seconds)

@@ -35,6 +35,7 @@ Identifiers are validated (:func:`validate_identifier`) and then quoted.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -46,6 +47,20 @@ from airflow_provider_codex.tables.schema import ColumnType, validate_identifier
 
 Adapter = Callable[[Any], Any]
 _T = ColumnType
+
+
+#: A JSON ``\u0000`` escape that is not itself escaped (an even run of backslashes before it).
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _pg_text(value: Any) -> Any:
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+
+def _pg_json(value: Any) -> Any:
+    if not isinstance(value, str) or "\\u0000" not in value:
+        return value
+    return _JSON_NUL.sub(r"\1\\ufffd", value.replace("\x00", "\ufffd"))
 
 
 def _iso(value: date) -> str:
@@ -261,7 +276,11 @@ class PostgresDialect(Dialect):
         }
     )
     key_text_type: str = "TEXT"
-    adapters: Mapping[ColumnType, Adapter] = field(default_factory=lambda: MappingProxyType({}))
+    # PostgreSQL text and JSONB refuse NUL characters: one in a task title or a tool input would
+    # fail the whole day's load, on every retry. They become U+FFFD, the replacement character.
+    adapters: Mapping[ColumnType, Adapter] = field(
+        default_factory=lambda: MappingProxyType({_T.TEXT: _pg_text, _T.JSON: _pg_json})
+    )
     if_not_exists: bool = True
     current_schema_sql: str | None = "current_schema()"
 
