@@ -6,6 +6,7 @@ against its own metadata database and never touches a developer's ~/airflow.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -70,6 +71,27 @@ def live_sandbox(_session_live_sandbox: RunningSandbox) -> Iterator[RunningSandb
     _session_live_sandbox.reset()
     yield _session_live_sandbox
     _session_live_sandbox.reset()
+
+
+@pytest.fixture
+def codex_conn(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Define a ``codex`` connection to the sandbox, as users do (``AIRFLOW_CONN_*`` JSON).
+
+    Keyword arguments override the extras; a falsy value removes the field.
+    """
+
+    def define(conn_id: str = "codex_test", **extra_overrides: Any) -> str:
+        extra = {
+            "workspace_id": sandbox.workspace_id,
+            "analytics_api_key": sandbox.analytics_key,
+            "compliance_api_key": sandbox.compliance_key,
+            "content_hash_secret": "pepper",
+        } | extra_overrides
+        connection = {"conn_type": "codex", "host": sandbox.base_url, "extra": {k: v for k, v in extra.items() if v}}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+        return conn_id
+
+    return define
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,31 +13,8 @@ DAY = date(2026, 2, 20)
 START = datetime(2026, 2, 20, tzinfo=UTC)
 
 
-@pytest.fixture
-def codex_conn(sandbox, monkeypatch):
-    """Define connections the way users do: AIRFLOW_CONN_* JSON in the environment."""
-
-    def define(conn_id="codex_test", **extra_overrides):
-        extra = {
-            "workspace_id": sandbox.workspace_id,
-            "analytics_api_key": sandbox.analytics_key,
-            "compliance_api_key": sandbox.compliance_key,
-            "content_hash_secret": "pepper",
-            "requests_per_minute": 1000,
-        }
-        extra.update(extra_overrides)
-        extra = {k: v for k, v in extra.items() if v is not None}
-        monkeypatch.setenv(
-            f"AIRFLOW_CONN_{conn_id.upper()}",
-            json.dumps({"conn_type": "codex", "host": sandbox.base_url, "extra": extra}),
-        )
-        return conn_id
-
-    return define
-
-
 def test_config_comes_from_the_connection(sandbox, codex_conn):
-    hook = CodexHook(codex_conn(timeout=12, verify_ssl="false"))
+    hook = CodexHook(codex_conn(timeout=12, verify_ssl="false", requests_per_minute=1000))
     config = hook.config
     assert config.base_url == sandbox.base_url
     assert config.workspace_id == sandbox.workspace_id

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_cluster import connection_env
 
 from airflow_provider_codex.sandbox import RunningSandbox
 
@@ -74,24 +73,6 @@ class SensorRun:
     xcom: Any
     #: Whether the task deferred (``dag.test()`` then runs the trigger inline, and says so).
     deferred: bool
-
-
-@pytest.fixture
-def codex_conn(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
-    """Define a ``codex`` connection to the sandbox (as users do, in ``AIRFLOW_CONN_*``); extras override."""
-
-    def define(conn_id: str = "codex_sensor", **extra_overrides: Any) -> str:
-        extra = {
-            "workspace_id": sandbox.workspace_id,
-            "analytics_api_key": sandbox.analytics_key,
-            "compliance_api_key": sandbox.compliance_key,
-        } | extra_overrides
-        connection = {"conn_type": "codex", "host": sandbox.base_url, "extra": {k: v for k, v in extra.items() if v}}
-        for name, value in connection_env(conn_id, connection).items():
-            monkeypatch.setenv(name, value)
-        return conn_id
-
-    return define
 
 
 @pytest.fixture(scope="session")
