@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import pickle
+import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,6 +49,10 @@ from airflow_provider_codex.tables.schema import (
 log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER_ROWS = 20_000
+#: Key digests of a deduplicated table held in memory before they go to local disk.
+DEFAULT_MEMORY_KEYS = 100_000
+#: The page cache of the on-disk key set (KiB): digests are random, so hits need the B-tree cached.
+KEY_CACHE_KIB = 16 * 1024
 
 
 @dataclass
@@ -88,6 +94,55 @@ class _Spool:
 
     def close(self) -> None:
         self._file.close()
+
+
+class _KeySet:
+    """The key digests a deduplicated table has seen: in memory up to ``memory_keys``, then on disk.
+
+    A day of compliance events is hundreds of thousands of keys, and a load ten
+    times larger holds ten times as many: past the threshold the digests move to a
+    temporary SQLite B-tree (the standard library's; its page cache stays small)
+    and each new one is an ``INSERT OR IGNORE`` there, so memory stays flat.
+    """
+
+    def __init__(self, memory_keys: int = DEFAULT_MEMORY_KEYS) -> None:
+        self._memory: set[bytes] = set()
+        self._limit = max(1, memory_keys)
+        self._db: sqlite3.Connection | None = None
+        self._path: str | None = None
+
+    def add(self, digest: bytes) -> bool:
+        """Remember ``digest``; ``False`` when it was seen before."""
+        if self._db is not None:
+            return self._db.execute("INSERT OR IGNORE INTO k VALUES (?)", (digest,)).rowcount == 1
+        if digest in self._memory:
+            return False
+        self._memory.add(digest)
+        if len(self._memory) >= self._limit:
+            self._spill()
+        return True
+
+    def _spill(self) -> None:
+        fd, self._path = tempfile.mkstemp(prefix="codex-keys-", suffix=".sqlite")
+        os.close(fd)
+        db = sqlite3.connect(self._path, isolation_level=None)
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute(f"PRAGMA cache_size = -{KEY_CACHE_KIB}")
+        db.execute("CREATE TABLE k (key BLOB PRIMARY KEY) WITHOUT ROWID")
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO k VALUES (?)", ((d,) for d in self._memory))
+        self._memory = set()
+        self._db = db
+        log.info("deduplication: more than %d keys, continuing on disk", self._limit)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._path is not None:
+            os.unlink(self._path)
+            self._path = None
 
 
 @dataclass
@@ -137,7 +192,14 @@ def check_days(days: Iterable[date]) -> tuple[date, ...]:
 class _Stager:
     """The single pass over the records; see the module docstring."""
 
-    def __init__(self, specs: Sequence[TableSpec], workspace_id: str, days: tuple[date, ...], buffer_rows: int) -> None:
+    def __init__(
+        self,
+        specs: Sequence[TableSpec],
+        workspace_id: str,
+        days: tuple[date, ...],
+        buffer_rows: int,
+        memory_keys: int = DEFAULT_MEMORY_KEYS,
+    ) -> None:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"a table is named twice in one load: {names}")
@@ -149,8 +211,9 @@ class _Stager:
         self._buffers: dict[tuple[str, date], list[Record]] = {}
         self._buffered = 0
         # Keys seen, as 12-byte digests: a day of compliance events holds hundreds of thousands
-        # of keys, and a digest costs a third of the memory of the key's strings.
-        self._seen: dict[str, set[bytes]] = {s.name: set() for s in specs if s.deduplicate}
+        # of keys, and a digest costs a third of the memory of the key's strings; past
+        # ``memory_keys`` they go to disk (_KeySet).
+        self._seen: dict[str, _KeySet] = {s.name: _KeySet(memory_keys) for s in specs if s.deduplicate}
         self._known = {s.name: frozenset(s.column_names) for s in specs}
 
     def run(self, tagged: Iterable[Tagged]) -> None:
@@ -169,10 +232,9 @@ class _Stager:
             keys = seen.get(name)
             if keys is not None:
                 key = hashlib.blake2b(repr(tuple(map(record.get, spec.key))).encode(), digest_size=12).digest()
-                if key in keys:
+                if not keys.add(key):
                     table.duplicates += 1
                     continue
-                keys.add(key)
             if not known[name].issuperset(record):
                 self._extras(table, record)
             table.inserted[day] += 1
@@ -200,6 +262,11 @@ class _Stager:
             previous = table.extra_types.get(column)
             table.extra_types[column] = kind if previous is None else merge_types(previous, kind)
 
+    def close(self) -> None:
+        self.spool.close()
+        for keys in self._seen.values():
+            keys.close()
+
     def flush(self) -> None:
         for key, batch in self._buffers.items():
             if batch:
@@ -216,9 +283,13 @@ def stage(
     tagged: Iterable[Tagged],
     *,
     buffer_rows: int = DEFAULT_BUFFER_ROWS,
+    memory_keys: int = DEFAULT_MEMORY_KEYS,
 ) -> Iterator[list[StagedTable]]:
-    """Consume ``tagged`` into a spool; yield the staged tables; drop the spool after."""
-    stager = _Stager(specs, workspace_id, days, buffer_rows)
+    """Consume ``tagged`` into a spool; yield the staged tables; drop the spool after.
+
+    ``memory_keys``: key digests of a deduplicated table kept in memory before they go to disk.
+    """
+    stager = _Stager(specs, workspace_id, days, buffer_rows, memory_keys)
     try:
         stager.run(tagged)
         for table in stager.tables.values():
@@ -231,7 +302,7 @@ def stage(
             )
         yield list(stager.tables.values())
     finally:
-        stager.spool.close()
+        stager.close()
 
 
 def rebatch(batches: Iterable[list[Record]], size: int) -> Iterator[list[Record]]:

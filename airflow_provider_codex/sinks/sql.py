@@ -23,7 +23,7 @@ Sequence of a replace:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, suppress
 from dataclasses import replace as dc_replace
 from datetime import date
@@ -229,18 +229,29 @@ class SqlSink:
                 deleted[day] = max(cur.rowcount, 0)
             else:
                 deleted[day] = 0
-            written = 0
-            for batch in rebatch(table.records(day), self.batch_size):
-                rows = [[*map(record.get, columns)] for record in batch]
+            batches = self._rows(table.records(day), columns, adapters, name, day)
+            written = dialect.write_batches(cur, self.schema, name, columns, batches, placeholder)
+            log.info("%s %s: deleted %d rows, inserted %d", name, day, deleted[day], written)
+        return table.result(deleted)
+
+    def _rows(
+        self,
+        records: Iterable[list[Record]],
+        columns: Sequence[str],
+        adapters: Sequence[tuple[int, Any]],
+        name: str,
+        day: date,
+    ) -> Iterator[list[list[Any]]]:
+        """The staged records as rows of values in ``columns`` order, adapted, in batches."""
+        for batch in rebatch(records, self.batch_size):
+            rows = [[*map(record.get, columns)] for record in batch]
+            if adapters:
                 for row in rows:
                     for i, fn in adapters:
                         if row[i] is not None:
                             row[i] = fn(row[i])
-                dialect.write_rows(cur, self.schema, name, columns, rows, placeholder)
-                written += len(rows)
-                log.debug("%s %s: wrote a batch of %d rows", name, day, len(rows))
-            log.info("%s %s: deleted %d rows, inserted %d", name, day, deleted[day], written)
-        return table.result(deleted)
+            log.debug("%s %s: a batch of %d rows", name, day, len(rows))
+            yield rows
 
     def _ensure(self, conn: Any, cur: Any, spec: TableSpec, columns: Sequence[tuple[str, ColumnType]]) -> None:
         """Create the table or add missing columns; tolerate a concurrent load doing the same."""

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import MappingProxyType
@@ -216,6 +216,22 @@ class Dialect:
         sql = f"INSERT INTO {self.qualify(schema, table)} ({cols}) VALUES ({marks})"  # noqa: S608
         cur.executemany(sql, rows)
 
+    def write_batches(
+        self,
+        cur: Any,
+        schema: str | None,
+        table: str,
+        columns: Sequence[str],
+        batches: Iterable[list[list[Any]]],
+        placeholder: str,
+    ) -> int:
+        """Write every batch of rows (one bulk call each); return the number of rows written."""
+        written = 0
+        for rows in batches:
+            self.write_rows(cur, schema, table, columns, rows, placeholder)
+            written += len(rows)
+        return written
+
 
 @dataclass(frozen=True)
 class SqliteDialect(Dialect):
@@ -307,6 +323,39 @@ class PostgresDialect(Dialect):
             cur.copy_expert(sql, CopyText(rows))
         else:  # another driver: plain inserts
             super().write_rows(cur, schema, table, columns, rows, placeholder)
+
+    def write_batches(
+        self,
+        cur: Any,
+        schema: str | None,
+        table: str,
+        columns: Sequence[str],
+        batches: Iterable[list[list[Any]]],
+        placeholder: str,
+    ) -> int:
+        """All batches through one ``COPY`` (one round trip, not one per batch)."""
+        driver = copy_driver(cur)
+        if driver is None:  # another driver: plain inserts
+            return super().write_batches(cur, schema, table, columns, batches, placeholder)
+        sql = f"COPY {self.qualify(schema, table)} ({', '.join(map(self.quote, columns))}) FROM STDIN"
+        written = 0
+        if driver == "psycopg":
+            with cur.copy(sql) as copy:
+                write_row = copy.write_row
+                for rows in batches:
+                    for row in rows:
+                        write_row(row)
+                    written += len(rows)
+            return written
+
+        def counted() -> Iterator[list[Any]]:
+            nonlocal written
+            for rows in batches:
+                yield from rows
+                written += len(rows)
+
+        cur.copy_expert(sql, CopyText(counted()))
+        return written
 
 
 def copy_driver(cur: Any) -> str | None:

@@ -114,16 +114,22 @@ class _UsageGrain:
 
     def flatten(self, rows: Iterable[Mapping[str, Any]], ctx: FlattenContext) -> Iterator[Tagged]:
         daily_name = self.daily.spec.name
+        fill_daily, clients, models, per_user = self.daily.fill, self.clients, self.models, self.per_user
+        wants, base_of = ctx.wants, ctx.base
         for row in rows:
             day = row_day(row)
-            if not ctx.wants(day):
+            if not wants(day):
                 continue
-            base = ctx.base(day)
-            if self.per_user:
+            base = base_of(day)
+            if per_user:
                 base["user_id"] = key_text(_user_id(row))
-            yield daily_name, self.daily.fill(dict(base), row)
-            yield from _children(self.clients, base, row.get("clients"), _CLIENT_COUNTERS)
-            yield from _children(self.models, base, row.get("models"), _MODEL_COUNTERS)
+            yield daily_name, fill_daily(dict(base), row)
+            items = row.get("clients")
+            if items:
+                yield from _children(clients, base, items, _CLIENT_COUNTERS)
+            items = row.get("models")
+            if items:
+                yield from _children(models, base, items, _MODEL_COUNTERS)
 
 
 _CLIENT_COUNTERS = _counters(_CLIENT)
@@ -143,18 +149,22 @@ def _children(shape: Shape, base: Record, items: Any, counters: Sequence[str]) -
     """One record per list entry (null/absent list: none), entries with one key added up."""
     if not isinstance(items, list) or not items:
         return
+    name, fill, key_columns = shape.spec.name, shape.fill, shape.key_columns
+    if len(items) == 1:  # the common case: nothing to add up
+        if isinstance(items[0], dict):
+            yield name, fill(dict(base), items[0])
+        return
     by_key: dict[tuple[Any, ...], Record] = {}
     for item in items:
         if not isinstance(item, dict):
             continue
-        record = shape.fill(dict(base), item)
-        key = tuple(record[c] for c in shape.key_columns)
+        record = fill(dict(base), item)
+        key = tuple([record[c] for c in key_columns])
         first = by_key.get(key)
         if first is None:
             by_key[key] = record
         else:
             merge_counters(first, record, counters)
-    name = shape.spec.name
     for record in by_key.values():
         yield name, record
 
