@@ -3,13 +3,14 @@
 - :class:`SqlSink`: any database with an Airflow ``DbApiHook``;
 - :class:`StorageSink`: any ``ObjectStoragePath`` (local, S3, GCS, ...).
 
-Both replace a workspace's days atomically, so reloads and retries leave one
+Both are a :class:`TableSink`: they replace a workspace's days atomically, so reloads and retries leave one
 copy, and both return a :class:`ReplaceResult` per table.
 """
 
 from __future__ import annotations
 
 from airflow_provider_codex.sinks._staging import ReplaceResult
+from airflow_provider_codex.sinks.base import TableSink
 from airflow_provider_codex.sinks.sql import SqlSink, hook_from_conn_id
 from airflow_provider_codex.sinks.storage import LOG_FILES_FOLDER, ArchiveFile, ArchiveResult, StorageSink
 
@@ -20,5 +21,6 @@ __all__ = [
     "ReplaceResult",
     "SqlSink",
     "StorageSink",
+    "TableSink",
     "hook_from_conn_id",
 ]

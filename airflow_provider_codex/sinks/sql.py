@@ -39,6 +39,7 @@ from airflow_provider_codex.sinks._staging import (
     rebatch,
     stage,
 )
+from airflow_provider_codex.sinks.base import TableSink
 from airflow_provider_codex.sinks.sql_dialects import Dialect, dialect_named
 from airflow_provider_codex.tables.schema import ColumnType, Record, TableSpec, Tagged, validate_identifier
 
@@ -64,7 +65,7 @@ def _hook_dialect_name(hook: DbApiHook) -> str:
     return "generic"
 
 
-class SqlSink:
+class SqlSink(TableSink):
     """Replace a workspace's days of tables in a SQL database, atomically.
 
     :param hook: any ``DbApiHook`` (``SqliteHook``, ``PostgresHook``, ``MySqlHook``, ...).
@@ -124,13 +125,6 @@ class SqlSink:
         with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cur:
             self._prepare(conn, cur)
             self._ensure(conn, cur, spec, [(c.name, c.type) for c in spec.columns])
-
-    def replace(
-        self, spec: TableSpec, workspace_id: str, days: Iterable[date], records: Iterable[Record]
-    ) -> ReplaceResult:
-        """Replace ``days`` of ``workspace_id`` in ``spec``'s table with ``records``."""
-        name = spec.name
-        return self.replace_tables([spec], workspace_id, days, ((name, r) for r in records))[name]
 
     def replace_tables(
         self,

@@ -41,7 +41,8 @@ from airflow_provider_codex.sinks._staging import (
     check_days,
     stage,
 )
-from airflow_provider_codex.tables.schema import Record, TableSpec, Tagged, validate_identifier
+from airflow_provider_codex.sinks.base import TableSink
+from airflow_provider_codex.tables.schema import TableSpec, Tagged, validate_identifier
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class ArchiveResult:
     removed: int
 
 
-class StorageSink:
+class StorageSink(TableSink):
     """Replace a workspace's days of tables as files under an ``ObjectStoragePath``.
 
     :param base: the root folder, e.g. ``ObjectStoragePath("s3://aws_default@bucket/codex")``
@@ -131,13 +132,6 @@ class StorageSink:
             / f"{spec.workspace_column}={_path_value(workspace_id, 'workspace id')}"
             / f"{spec.day_column}={day.isoformat()}"
         )
-
-    def replace(
-        self, spec: TableSpec, workspace_id: str, days: Iterable[date], records: Iterable[Record]
-    ) -> ReplaceResult:
-        """Replace ``days`` of ``workspace_id`` in ``spec``'s folder with ``records``."""
-        name = spec.name
-        return self.replace_tables([spec], workspace_id, days, ((name, r) for r in records))[name]
 
     def replace_tables(
         self,
