@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_codex.api.endpoints import PAGING_RULES, Endpoint, Owner, Paging
+from airflow_provider_codex.api.endpoints import PAGING_RULES, WINDOW_PARAMS, Endpoint, Owner, Paging, WindowStyle
 from airflow_provider_codex.sandbox import RunningSandbox
 from airflow_provider_codex.sandbox.clock import day_start
 
@@ -21,6 +21,10 @@ SANDBOX_CONFIG: dict[str, Any] = {
     "now": NOW,
     "analytics_history_days": 60,
 }
+#: The window parameters of the registry, by style (analytics: unix seconds; compliance: ISO times).
+START, END = WINDOW_PARAMS[WindowStyle.UNIX_SECONDS]  # type: ignore[misc]
+AFTER, BEFORE = WINDOW_PARAMS[WindowStyle.ISO_AFTER_BEFORE]  # type: ignore[misc]
+NEXT = PAGING_RULES[Paging.NEXT_PAGE]
 
 
 

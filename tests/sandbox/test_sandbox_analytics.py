@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import quote
 
-from sandbox_helpers import NOW, TODAY, collect, path
+from sandbox_helpers import END, NOW, START, TODAY, collect, path
 
 from airflow_provider_codex.api.endpoints import (
     CODE_REVIEW_RESPONSES,
@@ -16,14 +16,11 @@ from airflow_provider_codex.api.endpoints import (
     PAGING_RULES,
     USAGE,
     USAGE_WORKSPACE,
-    WINDOW_PARAMS,
     Paging,
-    WindowStyle,
 )
 from airflow_provider_codex.sandbox.analytics import is_quiet_day
 from airflow_provider_codex.sandbox.clock import day_start
 
-START, END = WINDOW_PARAMS[WindowStyle.UNIX_SECONDS]  # type: ignore[misc]
 RULE = PAGING_RULES[Paging.NEXT_PAGE]
 TOKENS = ("uncached_text_input_tokens", "cached_text_input_tokens", "text_output_tokens", "text_total_tokens")
 

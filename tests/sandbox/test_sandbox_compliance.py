@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from sandbox_helpers import NOW, TODAY, client, collect, path
+from sandbox_helpers import AFTER, BEFORE, NOW, TODAY, client, collect, path
 
 from airflow_provider_codex.api.endpoints import (
     CODEX_ENVIRONMENTS,
@@ -21,14 +21,11 @@ from airflow_provider_codex.api.endpoints import (
     LIMIT_PARAM,
     MAX_EVENT_TIME,
     PAGING_RULES,
-    WINDOW_PARAMS,
     Owner,
     Paging,
-    WindowStyle,
 )
 from airflow_provider_codex.sandbox.clock import day_start
 
-AFTER, BEFORE = WINDOW_PARAMS[WindowStyle.ISO_AFTER_BEFORE]  # type: ignore[misc]
 RULE = PAGING_RULES[Paging.LAST_END_TIME]
 
 

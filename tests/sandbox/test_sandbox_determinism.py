@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sandbox_helpers import NOW, SANDBOX_CONFIG, TODAY, path
+from sandbox_helpers import AFTER, END, NEXT, NOW, SANDBOX_CONFIG, START, TODAY, path
 
 from airflow_provider_codex.api.endpoints import (
     CODE_REVIEW_RESPONSES,
@@ -22,20 +22,13 @@ from airflow_provider_codex.api.endpoints import (
     EVENT_TYPE_PARAM,
     LIMIT_PARAM,
     MAX_EVENT_TIME,
-    PAGING_RULES,
     USAGE,
     USAGE_WORKSPACE,
-    WINDOW_PARAMS,
-    Paging,
-    WindowStyle,
 )
 from airflow_provider_codex.sandbox import DEFAULT_ANALYTICS_KEY, running_sandbox
 from airflow_provider_codex.sandbox.cli import main
 from airflow_provider_codex.sandbox.clock import day_start
 
-START, END = WINDOW_PARAMS[WindowStyle.UNIX_SECONDS]  # type: ignore[misc]
-AFTER, _ = WINDOW_PARAMS[WindowStyle.ISO_AFTER_BEFORE]  # type: ignore[misc]
-NEXT = PAGING_RULES[Paging.NEXT_PAGE]
 WINDOW = {START: int(day_start(TODAY - timedelta(days=5)).timestamp()), END: int(NOW.timestamp())}
 
 

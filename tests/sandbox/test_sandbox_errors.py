@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sandbox_helpers import client, path
+from sandbox_helpers import AFTER, BEFORE, END, START, client, path
 
 from airflow_provider_codex.api.endpoints import (
     API_KEYS,
@@ -16,17 +16,13 @@ from airflow_provider_codex.api.endpoints import (
     PAGING_RULES,
     USAGE,
     USAGE_WORKSPACE,
-    WINDOW_PARAMS,
     Api,
     Owner,
     Paging,
-    WindowStyle,
 )
 
 ROUTES = [(e, o) for e in ENDPOINTS.values() for o in e.owners]
 ROUTE_IDS = [f"{e.name}-{o.value}" for e, o in ROUTES]
-AFTER, BEFORE = WINDOW_PARAMS[WindowStyle.ISO_AFTER_BEFORE]  # type: ignore[misc]
-START, END = WINDOW_PARAMS[WindowStyle.UNIX_SECONDS]  # type: ignore[misc]
 PAGE = PAGING_RULES[Paging.NEXT_PAGE].cursor_param
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sandbox_helpers import NOW, TODAY, collect, path
+from sandbox_helpers import AFTER, END, NOW, START, TODAY, collect, path
 
 from airflow_provider_codex.api.endpoints import (
     CODE_REVIEWS,
@@ -21,15 +21,11 @@ from airflow_provider_codex.api.endpoints import (
     MAX_EVENT_TIME,
     PAGING_RULES,
     USAGE,
-    WINDOW_PARAMS,
     Paging,
-    WindowStyle,
 )
 from airflow_provider_codex.sandbox import Faults
 from airflow_provider_codex.sandbox.clock import day_start
 
-START, END = WINDOW_PARAMS[WindowStyle.UNIX_SECONDS]  # type: ignore[misc]
-AFTER, _ = WINDOW_PARAMS[WindowStyle.ISO_AFTER_BEFORE]  # type: ignore[misc]
 WEEK = {START: int(day_start(TODAY - timedelta(days=6)).timestamp()),
         END: int(day_start(TODAY + timedelta(days=1)).timestamp())}
 
