@@ -55,6 +55,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "requests_per_minute": _number(
         "Requests per minute", "Client-side limit per route, below the service's own.", kind="integer", default=100
     ),
+    "rate_period_seconds": _number(
+        "Rate period (s)",
+        "Seconds the requests-per-minute limit is counted over (60: per minute).",
+        kind="number",
+        default=60,
+    ),
     "verify_ssl": {
         "label": "Verify TLS",
         "description": "Verify the server's TLS certificate (leave on outside local testing).",

@@ -12,8 +12,11 @@ own, so the two cannot drift apart.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
+import os
+import ssl
 import tempfile
 import time
 from collections import Counter
@@ -31,6 +34,7 @@ from airflow_provider_codex.api.endpoints import (
     COMPLIANCE_LOGS,
     EVENT_TYPE_PARAM,
     MAX_EVENT_TIME,
+    Api,
     Endpoint,
 )
 from airflow_provider_codex.api.errors import (
@@ -49,7 +53,7 @@ from airflow_provider_codex.api.errors import (
     redact,
 )
 from airflow_provider_codex.api.paging import Page, Pager, QueryParams, iso_utc
-from airflow_provider_codex.api.retry import RETRYABLE_STATUSES, RateLimiter, parse_retry_after
+from airflow_provider_codex.api.retry import RETRYABLE_STATUSES, RateLimiter, parse_retry_after, shared_limiter
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +194,25 @@ class ClientCore:
 
     def __init__(self, config: ClientConfig, limiter: RateLimiter | None = None) -> None:
         self.config = config
-        self.limiter = limiter or RateLimiter(config.requests_per_minute, config.rate_period)
+        #: An explicit limiter paces every route of this client; without one, each API's
+        #: routes use the process's shared limiter for that service and key (see ``limiter_for``).
+        self.limiter = limiter
+        self._limiters: dict[Api, RateLimiter] = {}
         self.stats = ClientStats()
         self._secrets = config.secrets()
+
+    def limiter_for(self, endpoint: Endpoint) -> RateLimiter:
+        """The limiter that paces ``endpoint``: shared by every client of this process that
+        calls the same service with the same key at the same limit."""
+        if self.limiter is not None:
+            return self.limiter
+        limiter = self._limiters.get(endpoint.api)
+        if limiter is None:
+            config = self.config
+            key = config.key_for(endpoint.api).reveal()
+            limiter = shared_limiter(config.base_url, key, config.requests_per_minute, config.rate_period)
+            self._limiters[endpoint.api] = limiter
+        return limiter
 
     # building
 
@@ -231,13 +251,14 @@ class ClientCore:
         are served by another host that the API's per-route limit does not cover.
         """
         policy = self.config.retry
+        limiter = self.limiter_for(endpoint) if rate_limited else None
         for attempt in range(1, policy.max_attempts + 1):
-            wait, mark = self.limiter.reserve(endpoint.name) if rate_limited else (0.0, 0.0)
+            wait, mark = limiter.reserve(endpoint.name) if limiter else (0.0, 0.0)
             if wait > 0:
                 yield Sleep(wait)
             outcome = yield Send(request, into)
-            if rate_limited:
-                self.limiter.answered(endpoint.name, mark)
+            if limiter:
+                limiter.answered(endpoint.name, mark)
             self.stats.requests += 1
             if isinstance(outcome, httpx.Response):
                 self.stats.by_status[outcome.status_code] += 1
@@ -439,6 +460,40 @@ def _parse_time(value: Any) -> datetime | None:
 # --- the two faces ---------------------------------------------------------------------
 
 
+def ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """The process's TLS context for a ``verify`` setting, built once (see :func:`_ssl_context`).
+
+    Building one loads the CA bundle (~30 ms); ``httpx`` would do it for every
+    client, even one that only speaks ``http://``. ``True`` honours
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` as ``httpx`` does, else certifi's bundle; a
+    string is a CA file or directory; ``False`` verifies nothing.
+    """
+    if verify is True:
+        return _ssl_context(True, os.environ.get("SSL_CERT_FILE") or "", os.environ.get("SSL_CERT_DIR") or "")
+    return _ssl_context(verify, "", "")
+
+
+@functools.lru_cache(maxsize=16)
+def _ssl_context(verify: bool | str, cert_file: str, cert_dir: str) -> ssl.SSLContext:
+    if verify is False:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    if cert_file:
+        return ssl.create_default_context(cafile=cert_file)
+    if cert_dir:
+        return ssl.create_default_context(capath=cert_dir)
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+
 class _Face:
     """What both faces share: the core and the public, I/O-free helpers."""
 
@@ -479,7 +534,7 @@ class CodexClient(_Face):
     ) -> None:
         super().__init__(config, limiter)
         self._http = httpx.Client(
-            timeout=self._timeout(), verify=config.verify, transport=transport, follow_redirects=False
+            timeout=self._timeout(), verify=ssl_context(config.verify), transport=transport, follow_redirects=False
         )
 
     def _drive(self, flow: Flow[T]) -> T:
@@ -569,7 +624,7 @@ class AsyncCodexClient(_Face):
     ) -> None:
         super().__init__(config, limiter)
         self._http = httpx.AsyncClient(
-            timeout=self._timeout(), verify=config.verify, transport=transport, follow_redirects=False
+            timeout=self._timeout(), verify=ssl_context(config.verify), transport=transport, follow_redirects=False
         )
 
     async def _drive(self, flow: Flow[T]) -> T:

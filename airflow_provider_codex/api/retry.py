@@ -9,10 +9,12 @@ client, ``asyncio.sleep`` in the async one), so the same rules serve both.
 from __future__ import annotations
 
 import bisect
+import hashlib
+import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -128,3 +130,32 @@ class RateLimiter:
             if marks and mark in marks:
                 marks.remove(mark)
                 bisect.insort(marks, max(self._clock(), mark))
+
+
+# --- one limiter per process per service, key and limit ---------------------------------
+
+#: Fingerprints are keyed with a per-process random salt: a key cannot be recovered from one.
+_FINGERPRINT_SALT = os.urandom(16)
+_SHARED: dict[Hashable, RateLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def key_fingerprint(key: str) -> str:
+    """A salted digest standing for an API key in the limiter registry (never the key itself)."""
+    return hashlib.blake2b(key.encode(), key=_FINGERPRINT_SALT, digest_size=16).hexdigest()
+
+
+def shared_limiter(base_url: str, key: str, limit: int, period: float) -> RateLimiter:
+    """The process's one limiter for ``(base URL, key fingerprint, limit, period)``.
+
+    The service counts a key's requests whichever client sent them: clients and
+    hooks of one process (threads of a worker, tasks of ``dag.test()``, triggers of
+    a triggerer) that use the same key on the same service pace together through
+    this limiter instead of each keeping its own count and earning 429s.
+    """
+    scope = (base_url.rstrip("/"), key_fingerprint(key), limit, float(period))
+    with _SHARED_LOCK:
+        limiter = _SHARED.get(scope)
+        if limiter is None:
+            limiter = _SHARED[scope] = RateLimiter(limit, period)
+        return limiter

@@ -7,7 +7,8 @@ lives in :mod:`airflow_provider_codex.api`.
 Connection fields (see ``get_provider_info.CONN_FIELDS``): ``host`` is the base
 URL (default ``https://api.chatgpt.com/v1``); the extras hold ``workspace_id``,
 ``organization_id``, ``analytics_api_key``, ``compliance_api_key``,
-``content_hash_secret``, ``timeout``, ``requests_per_minute``, ``verify_ssl``.
+``content_hash_secret``, ``timeout``, ``requests_per_minute``, ``rate_period_seconds``
+(the seconds that limit is counted over, default 60), ``verify_ssl``.
 Either key may be absent; calling an API whose key is missing raises an
 error naming the field to fill.
 """
@@ -36,6 +37,9 @@ from airflow_provider_codex.api.endpoints import (
 from airflow_provider_codex.api.errors import CodexError
 from airflow_provider_codex.api.paging import Page, window_params
 from airflow_provider_codex.api.retry import RetryPolicy
+
+#: The period ``requests_per_minute`` is counted over unless the connection says otherwise.
+DEFAULT_RATE_PERIOD_SECONDS = 60.0
 
 
 class CodexHook(BaseHook):
@@ -86,6 +90,7 @@ class CodexHook(BaseHook):
             compliance_api_key=keys[Api.COMPLIANCE],
             timeout=float(extra.get("timeout") or 60),
             requests_per_minute=int(extra.get("requests_per_minute") or DEFAULT_REQUESTS_PER_MINUTE),
+            rate_period=float(extra.get("rate_period_seconds") or DEFAULT_RATE_PERIOD_SECONDS),
             verify=_bool(extra.get("verify_ssl"), default=True),
             retry=retry or RetryPolicy(),
             source=f"connection '{conn.conn_id}'",
@@ -111,7 +116,8 @@ class CodexHook(BaseHook):
     # clients
 
     def get_conn(self) -> CodexClient:
-        """The sync client (one per hook, reused: it holds the connection pool and the limiter)."""
+        """The sync client (one per hook, reused: it holds the connection pool; its rate limiter
+        is shared with every client of the process that uses the same service and key)."""
         return self.client
 
     @cached_property

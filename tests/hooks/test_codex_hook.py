@@ -6,7 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from airflow_provider_codex.api.endpoints import USAGE
 from airflow_provider_codex.api.errors import CodexConfigError
+from airflow_provider_codex.api.paging import window_params
+from airflow_provider_codex.api.retry import RetryPolicy
 from airflow_provider_codex.hooks.codex import CodexHook
 
 DAY = date(2026, 2, 20)
@@ -24,6 +27,30 @@ def test_config_comes_from_the_connection(sandbox, codex_conn):
     assert config.analytics_api_key.reveal() == sandbox.analytics_key
     assert sandbox.analytics_key not in repr(config)
     assert hook.content_hash_secret.reveal() == "pepper"
+    assert config.rate_period == 60  # the default: requests_per_minute is per minute
+
+
+def test_rate_period_comes_from_the_connection(codex_conn):
+    config = CodexHook(codex_conn(requests_per_minute=30, rate_period_seconds="0.5")).config
+    assert (config.requests_per_minute, config.rate_period) == (30, 0.5)
+
+
+def test_hooks_of_one_process_pace_together(sandbox, codex_conn):
+    # The sandbox allows 30 requests per compressed minute of 0.5 s per route; so does the connection.
+    sandbox.faults.replace_all({"rate_limit_per_minute": 30, "time_scale": 120})
+    conn_id = codex_conn(requests_per_minute=30, rate_period_seconds=0.5)
+    hooks = [CodexHook(conn_id, retry=RetryPolicy(max_attempts=1)) for _ in range(3)]
+    assert hooks[0].client.core.limiter_for(USAGE) is hooks[1].client.core.limiter_for(USAGE)
+    pages = [hook.client.iter_pages(USAGE, window_params(USAGE, START, START + timedelta(days=3)), limit=1)
+             for hook in hooks]
+    # Interleaved, as tasks running side by side are: one request of each hook in turn.
+    fetched = 0
+    for batch in zip(*pages, strict=True):
+        fetched += len(batch)
+    assert fetched > 60  # more than two windows' worth
+    assert sandbox.stats()["responses_429"] == 0  # and with max_attempts=1, a 429 would have failed
+    for hook in hooks:
+        hook.close()
 
 
 def test_rows_of_a_window_through_the_hook(sandbox, codex_conn):
