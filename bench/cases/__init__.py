@@ -1,0 +1,1 @@
+"""The benchmark's cases: each module runs one kind of load inside a worker process."""
