@@ -5,7 +5,8 @@ Four DAGs, sharing the settings below:
 - ``codex_analytics_daily``: every analytics dataset, daily, with a look-back;
 - ``codex_analytics_monthly_history``: the same, one month per run, for long backfills;
 - ``codex_compliance_daily``: compliance events into SQL (content hashed), the log
-  files verbatim into an archive, and daily snapshots of tasks and environments;
+  files verbatim into an archive, and daily snapshots of tasks and environments
+  (by the latest run only: a backfill cannot snapshot the past);
 - ``codex_downstream_summary``: scheduled on the tables' Asset events.
 
 Change where the data goes without touching code (Airflow Variables, read at run time):
@@ -25,6 +26,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.providers.standard.operators.latest_only import LatestOnlyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from airflow_provider_codex.datasets import ANALYTICS_DATASETS
@@ -52,12 +54,16 @@ Each run loads the UTC day that ends at its logical date (``@daily`` runs at
 revised after they first appear. It first waits, without holding a worker
 slot, until the API serves the day (a quiet day passes once it has settled).
 
-Backfill any range: every run replaces its days, so overlaps are harmless::
+Backfill any range: every run replaces its days, so overlaps are harmless. The
+dates are logical dates, both included; each run loads the day before its own,
+so this loads 2026-10-01 to 2026-11-23 (the look-back adds nothing to a
+backfill that covers every day, hence ``lookback_days`` 0)::
 
     airflow backfill create --dag-id codex_analytics_daily \\
-        --from-date 2026-10-01 --to-date 2026-11-24
+        --from-date 2026-10-02 --to-date 2026-11-24 --dag-run-conf '{"lookback_days": 0}'
 
-For long history prefer ``codex_analytics_monthly_history`` (one run per month).
+Backfill runs start only while the DAG is unpaused. For long history prefer
+``codex_analytics_monthly_history`` (one run per month).
 """
 
 with DAG(
@@ -137,7 +143,9 @@ events have landed past the day's end plus a grace period, then:
   and tool input hashed with the connection's ``content_hash_secret``);
 - archives the log files verbatim (SHA-256 checked) with a manifest, for
   eDiscovery and SIEM pipelines;
-- snapshots the Codex tasks and environments lists.
+- snapshots the Codex tasks and environments lists, in the latest run only:
+  the API lists them as they are now, so a backfill or catch-up run (whose day
+  is past) skips the snapshots rather than date today's list with a past day.
 """
 
 with DAG(
@@ -175,8 +183,9 @@ with DAG(
         grace=GRACE,
     )
     fresh >> [events, archive]
+    latest = LatestOnlyOperator(task_id="latest_only", pool="default_pool")  # no API call: no codex_api slot
     for dataset in ("codex_tasks", "codex_environments"):
-        CodexToSqlOperator(
+        latest >> CodexToSqlOperator(
             task_id=f"snapshot_{dataset}",
             dataset=dataset,
             codex_conn_id=CODEX_CONN_ID,

@@ -50,3 +50,24 @@ def test_analytics_daily_loads_every_analytics_dataset_after_the_sensor():
     assert loads == set(ANALYTICS_DATASETS)
     sensor = dag.get_task("wait_for_day")
     assert {t.task_id for t in sensor.downstream_list} == {f"load_{d}" for d in ANALYTICS_DATASETS}
+
+
+def test_neither_the_provider_nor_the_example_dags_import_the_testing_harness():
+    """``airflow_provider_codex.testing`` (a real Airflow for tests) stays out of DAG parsing and the provider."""
+    import subprocess
+    import sys
+
+    script = f"""
+import importlib, pathlib, runpy, sys
+import airflow_provider_codex
+root = pathlib.Path(airflow_provider_codex.__file__).parent
+for path in sorted(root.rglob("*.py")):
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    if parts[1] != "testing" and parts[-1] != "__main__":
+        importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+runpy.run_path({str(EXAMPLES / "codex_pipelines.py")!r})
+loaded = sorted(m for m in sys.modules if m.startswith("airflow_provider_codex.testing"))
+assert not loaded, loaded
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]

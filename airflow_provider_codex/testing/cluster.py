@@ -1,9 +1,11 @@
-"""A real Airflow 3 deployment for end-to-end tests, always torn down.
+"""A real Airflow 3 deployment for end-to-end tests and demos, always torn down.
 
-``dag.test()`` runs tasks and triggers in the test's own process; it cannot
+``dag.test()`` runs tasks and triggers in the caller's own process; it cannot
 show what a deployment does (a task *deferred* while the triggerer waits, a
 scheduler creating backfill runs, workers talking to the Execution API). This
-harness starts the real thing from the test's virtualenv::
+harness starts the real thing from the current virtualenv::
+
+    from airflow_provider_codex.testing import airflow_cluster, connection_env
 
     with airflow_cluster(dags_folder, env=connection_env("codex_default", {...})) as cluster:
         cluster.wait_for_dag("my_dag")
@@ -11,27 +13,33 @@ harness starts the real thing from the test's virtualenv::
         run_id = cluster.trigger_dag("my_dag", logical_date=datetime(2026, 3, 5, tzinfo=UTC))
         cluster.wait_for_task_state("my_dag", run_id, "wait", {"deferred"})
         ...
-        cluster.run_cli("backfill", "create", "--dag-id", "my_dag", "--from-date", ..., "--to-date", ...)
+        cluster.create_backfill("my_dag", date(2026, 3, 1), date(2026, 3, 30))
         cluster.wait_for_dag_runs("my_dag", count=30, run_type="backfill")
 
-What runs: ``airflow db migrate`` (once per test process, into a template
-copied for each cluster), then ``api-server`` (it serves the REST API
-*and* the Execution API the workers report to, so Airflow 3 needs it even
-without a UI), ``scheduler`` (with its executor), ``dag-processor`` and
-``triggerer``, each in its own process group, with their own ``AIRFLOW_HOME``
-in a temp dir and the metadata DB in SQLite there. The component logs land
-in ``<home>/<component>.log``; every failed wait raises :class:`ClusterError`
+What runs: ``airflow db migrate`` (once per process, into a template copied
+for each cluster), then ``api-server`` (it serves the REST API *and* the
+Execution API the workers report to, so Airflow 3 needs it even without a
+UI), ``scheduler`` (with its executor), ``dag-processor`` and ``triggerer``,
+each in its own process group, with their own ``AIRFLOW_HOME`` (a temp dir,
+or ``home=``) and the metadata DB in SQLite there. The component logs land in
+``<home>/<component>.log``; every failed wait raises :class:`ClusterError`
 with their tails, so a broken deployment says why.
+
+To set things up before anything else writes to the metadata DB (pools,
+backfills, unpausing through the CLI), pass ``components=()`` and call
+:meth:`AirflowCluster.start_components` afterwards.
 
 Executor: ``LocalExecutor``. Airflow 3 removed the ``SequentialExecutor``
 (a configured ``SequentialExecutor`` is rewritten to ``LocalExecutor``) and no
 longer refuses SQLite with the ``LocalExecutor``; SQLite's single writer is
-fine at test scale. ``parallelism`` is kept small (2 CPUs on CI).
+fine at this scale (CLI calls retry its "database is locked"). ``parallelism``
+is kept small (2 CPUs on CI).
 
-Every process started is stopped when the block exits, even when the test
-fails: each component's process group gets SIGTERM, then SIGKILL, and any
-descendant that left its group (found with psutil beforehand) is killed by pid.
-Should the test process itself die, Linux sends each component SIGTERM
+Every process started is stopped when the block exits, even when the caller
+fails or is interrupted (Ctrl-C during the clean-up is held back until it is
+done): each component's process group gets SIGTERM, then SIGKILL, and any
+descendant that left its group (found with psutil beforehand) is killed by
+pid. Should the calling process itself die, Linux sends each component SIGTERM
 (``PR_SET_PDEATHSIG``).
 
 Start-up is most of the cost (about 20 s on 2 CPUs): components compile
@@ -46,10 +54,16 @@ task failed as "killed externally" (apache/airflow#67287, #72716). Wait for
 ``cluster.wait_for_log("scheduler", "Received executor event ...")`` before
 letting a trigger fire.
 
+Two more facts of Airflow 3.3 worth knowing for backfills: runs of a paused
+DAG stay queued (unpause it), and unpausing also starts the DAG's current
+scheduled run unless ``[scheduler] use_job_schedule`` is ``False``.
+
 States are read straight from the metadata DB (read-only SQLite, no CLI
 start-up cost); DAG runs are triggered and DAGs unpaused through the REST API
 (``simple_auth_manager_all_admins``: a token needs no password). Anything
 else goes through :meth:`AirflowCluster.run_cli`.
+
+This module is for tests and demos only: nothing in the provider imports it.
 """
 
 from __future__ import annotations
@@ -68,17 +82,18 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 #: The components of an Airflow 3 deployment, in start order.
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -93,6 +108,10 @@ TASK_DONE_STATES = frozenset({"success", "failed", "skipped", "upstream_failed",
 #: DAG run states that end a run.
 RUN_DONE_STATES = frozenset({"success", "failed"})
 
+#: What every component passes to ``sqlite3.connect``: a writer waits up to 30 s for the lock
+#: (default 5 s) before failing with "database is locked", which a loaded 2-CPU machine reaches.
+SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 30}
+
 #: Settings that keep a test deployment small and quick to react; ``config=`` overrides any.
 DEFAULT_CONFIG: Mapping[str, str] = {
     "core.executor": "LocalExecutor",
@@ -100,6 +119,7 @@ DEFAULT_CONFIG: Mapping[str, str] = {
     "core.parallelism": "4",
     "core.simple_auth_manager_all_admins": "True",
     "database.check_migrations": "False",  # the harness migrates once; each process need not re-check
+    "database.sql_alchemy_connect_args": f"{__name__}.SQLITE_CONNECT_ARGS",
     "api.workers": "1",
     "dag_processor.refresh_interval": "5",
     "dag_processor.parsing_processes": "1",
@@ -132,6 +152,11 @@ class ClusterError(RuntimeError):
 def connection_env(conn_id: str, connection: Mapping[str, Any]) -> dict[str, str]:
     """``{"AIRFLOW_CONN_<ID>": json}``: a connection as Airflow reads it from the environment."""
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(dict(connection))}
+
+
+def variables_env(variables: Mapping[str, str]) -> dict[str, str]:
+    """``{"AIRFLOW_VAR_<NAME>": value}``: Airflow Variables as Airflow reads them from the environment."""
+    return {f"AIRFLOW_VAR_{name.upper()}": str(value) for name, value in variables.items()}
 
 
 def config_env(config: Mapping[str, str]) -> dict[str, str]:
@@ -203,7 +228,7 @@ class AirflowCluster:
         """Start ``airflow <name> <args>`` in its own process group, logging to ``<home>/<name>.log``."""
         log_path = self.home / f"{name}.log"
         with log_path.open("ab") as log:
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # noqa: S603 (our own interpreter running airflow)
                 self.airflow_command(name, *args),
                 env=self.env,
                 cwd=self.home,
@@ -217,22 +242,23 @@ class AirflowCluster:
         self.components[name] = component
         return component
 
-    def stop(self, grace: float = 2.0) -> None:
-        """Stop every component and everything they started: TERM, wait, KILL, then stragglers by pid."""
+    def stop(self, names: Iterable[str] | None = None, grace: float = 2.0) -> None:
+        """Stop components (default: all) and everything they started: TERM, wait, KILL, then stragglers by pid."""
+        chosen = [c for c in self.components.values() if names is None or c.name in set(names)]
         family: dict[int, psutil.Process] = {}
-        for component in self.components.values():
+        for component in chosen:
             with contextlib.suppress(psutil.Error):
                 root = psutil.Process(component.process.pid)
                 family[root.pid] = root
                 for child in root.children(recursive=True):
                     family[child.pid] = child
-        for component in self.components.values():
+        for component in chosen:
             _signal_group(component.process, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        for component in self.components.values():
+        for component in chosen:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for component in self.components.values():
+        for component in chosen:
             _signal_group(component.process, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=5)
@@ -241,6 +267,40 @@ class AirflowCluster:
                 if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
                     process.kill()
         psutil.wait_procs(list(family.values()), timeout=5)
+        if names is not None:
+            for component in chosen:
+                del self.components[component.name]
+
+    @contextmanager
+    def scheduler_stopped(self) -> Iterator[None]:
+        """Stop the scheduler (and its workers) for the block, then start it again.
+
+        For CLI writes over existing runs while the scheduler works on them (``backfill create
+        --reprocess-behavior``, ``tasks clear``): SQLite has no row locks, and the scheduler can
+        crash on such a concurrent change (``StaleDataError``). Let the runs finish first.
+        """
+        self.stop(["scheduler"])
+        try:
+            yield
+        finally:
+            self.start_components(["scheduler"])
+
+    def start_components(self, names: Iterable[str] = COMPONENTS, startup_timeout: float = 120) -> None:
+        """Start components not started yet (the api-server first, waiting until it answers)."""
+        wanted = list(names)
+        for name in wanted:
+            if name not in COMPONENTS:
+                raise ValueError(f"unknown component {name!r}; choose from {COMPONENTS}")
+        if "api-server" in wanted and "api-server" not in self.components:
+            self.start("api-server", *COMPONENT_ARGS.get("api-server", ()))
+            self.mark("api-server started")
+            self.wait_for_api(startup_timeout)
+            self.mark("api")
+        for name in wanted:
+            if name not in self.components:
+                self.start(name, *COMPONENT_ARGS.get(name, ()))
+        if wanted:
+            self.mark("started")
 
     def check_alive(self) -> None:
         """Raise if a component exited (its log says why)."""
@@ -263,22 +323,81 @@ class AirflowCluster:
 
     # the CLI
 
-    def run_cli(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``airflow <args>`` against this deployment (e.g. ``run_cli("backfill", "create", ...)``)."""
-        result = subprocess.run(
-            self.airflow_command(*args),
-            env=self.env,
-            cwd=self.home,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+    def run_cli(
+        self, *args: str, timeout: float = 180, check: bool = True, attempts: int = 6
+    ) -> subprocess.CompletedProcess[str]:
+        """``airflow <args>`` against this deployment (e.g. ``run_cli("pools", "set", ...)``).
+
+        SQLite's "database is locked" (a component was writing) is retried, up to ``attempts`` calls.
+        """
+        for attempt in range(1, attempts + 1):
+            result = subprocess.run(  # noqa: S603 (our own interpreter running airflow)
+                self.airflow_command(*args),
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+            locked = result.returncode != 0 and "database is locked" in result.stdout + result.stderr
+            if not locked or attempt == attempts:
+                break
+            time.sleep(1)
         if check and result.returncode != 0:
             output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
             raise ClusterError(f"airflow {' '.join(args)} exited {result.returncode}:\n{output}")
         return result
+
+    def create_backfill(
+        self,
+        dag_id: str,
+        from_date: date | str,
+        to_date: date | str,
+        *,
+        max_active_runs: int | None = None,
+        conf: Mapping[str, Any] | None = None,
+        reprocess_behavior: str | None = None,
+        attempts: int = 6,
+    ) -> str:
+        """``airflow backfill create`` for the logical dates ``from_date``..``to_date`` (both included).
+
+        Its runs start only while the DAG is unpaused. Returns the CLI's output.
+
+        On SQLite the command can fail with "database is locked" half-way: it commits the
+        backfill at once and its runs as it goes, and "another backfill is running" would refuse
+        any retry. So a failed attempt's backfill is cancelled (through the REST API: the runs it
+        had queued fail) and the next attempt also reprocesses failed runs.
+        """
+        args = ["backfill", "create", "--dag-id", dag_id, "--from-date", str(from_date), "--to-date", str(to_date)]
+        if max_active_runs is not None:
+            args += ["--max-active-runs", str(max_active_runs)]
+        if conf is not None:
+            args += ["--dag-run-conf", json.dumps(dict(conf))]
+        failures: list[str] = []
+        for attempt in range(1, attempts + 1):
+            before = self._last_backfill_id()
+            reprocess = reprocess_behavior if attempt == 1 or reprocess_behavior == "completed" else "failed"
+            extra = ["--reprocess-behavior", reprocess] if reprocess is not None else []
+            result = self.run_cli(*args, *extra, timeout=300, check=False, attempts=1)
+            output = result.stdout + result.stderr
+            if result.returncode == 0:
+                return output
+            failures.append(f"attempt {attempt} exited {result.returncode}:\n{output[-3000:]}")
+            if "database is locked" not in output or attempt == attempts:
+                break
+            leftovers = self.query(
+                "SELECT id FROM backfill WHERE dag_id = ? AND id > ? AND completed_at IS NULL", [dag_id, before]
+            )
+            for (backfill_id,) in leftovers:
+                self.api("PUT", f"backfills/{backfill_id}/cancel")
+            time.sleep(1)
+        backfills = self.query("SELECT id, dag_id, created_at, completed_at FROM backfill ORDER BY id")
+        raise ClusterError(f"airflow {' '.join(args)} failed\n" + "\n".join(failures) + f"\nbackfills: {backfills}")
+
+    def _last_backfill_id(self) -> int:
+        return int(self.query("SELECT COALESCE(MAX(id), 0) FROM backfill")[0][0])
 
     # the REST API
 
@@ -508,6 +627,27 @@ class AirflowCluster:
         )
 
 
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done (main thread only: elsewhere, a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            signal.raise_signal(received[0])
+
+
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
@@ -573,7 +713,8 @@ def airflow_cluster(
     :param env: extra environment for every component (``AIRFLOW_CONN_*`` connections, ...).
     :param config: Airflow settings as ``{"section.key": value}``, over :data:`DEFAULT_CONFIG`.
     :param home: ``AIRFLOW_HOME`` (default: a new temp dir, removed afterwards).
-    :param components: which of :data:`COMPONENTS` to start.
+    :param components: which of :data:`COMPONENTS` to start now (``()``: none yet; see
+        :meth:`AirflowCluster.start_components`).
     :param startup_timeout: seconds to wait for the api-server to answer.
     """
     own_home = home is None
@@ -603,18 +744,12 @@ def airflow_cluster(
     try:
         shutil.copyfile(_migrated_db_template(), cluster.db_path)
         cluster.mark("migrated")
-        for name in components:
-            if name not in COMPONENTS:
-                raise ValueError(f"unknown component {name!r}; choose from {COMPONENTS}")
-            cluster.start(name, *COMPONENT_ARGS.get(name, ()))
-        cluster.mark("started")
-        if "api-server" in cluster.components:
-            cluster.wait_for_api(startup_timeout)
-            cluster.mark("api")
+        cluster.start_components(components, startup_timeout)
         yield cluster
     finally:
-        cluster.mark("stopping")
-        cluster.stop()
-        cluster.mark("stopped")
-        if own_home:
-            shutil.rmtree(home, ignore_errors=True)
+        with _interrupts_held():
+            cluster.mark("stopping")
+            cluster.stop()
+            cluster.mark("stopped")
+            if own_home:
+                shutil.rmtree(home, ignore_errors=True)
