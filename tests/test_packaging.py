@@ -60,5 +60,6 @@ def test_wheel_installs_in_a_fresh_venv_and_airflow_lists_the_provider(tmp_path)
         ("compliance_api_key", True),
         ("content_hash_secret", True),
         ("requests_per_minute", False),
+        ("rate_period_seconds", False),
     ]:
         assert f"('extra__codex__{field}', {sensitive})" in fields, fields
