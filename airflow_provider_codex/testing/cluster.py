@@ -93,7 +93,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 #: The components of an Airflow 3 deployment, in start order.
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
