@@ -251,14 +251,7 @@ def destination(db: str, work: Path) -> Iterator[str]:
 
 
 def codex_conn(sandbox: Any) -> str:
-    extra = {
-        "workspace_id": sandbox.workspace_id,
-        "analytics_api_key": sandbox.analytics_key,
-        "compliance_api_key": sandbox.compliance_key,
-        "content_hash_secret": "bench-salt",
-        "requests_per_minute": 1_000_000,
-    }
-    return json.dumps({"conn_type": "codex", "host": sandbox.base_url, "extra": extra})
+    return json.dumps(sandbox.connection("bench-salt", requests_per_minute=1_000_000))
 
 
 def usage_case(sizes: Sizes, scale: int) -> tuple[dict[str, Any], dict[str, Any], list[date]]:

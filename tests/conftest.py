@@ -81,13 +81,8 @@ def codex_conn(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Call
     """
 
     def define(conn_id: str = "codex_test", **extra_overrides: Any) -> str:
-        extra = {
-            "workspace_id": sandbox.workspace_id,
-            "analytics_api_key": sandbox.analytics_key,
-            "compliance_api_key": sandbox.compliance_key,
-            "content_hash_secret": "pepper",
-        } | extra_overrides
-        connection = {"conn_type": "codex", "host": sandbox.base_url, "extra": {k: v for k, v in extra.items() if v}}
+        falsy = {k: None for k, v in extra_overrides.items() if not v}
+        connection = sandbox.connection(**({"content_hash_secret": "pepper"} | extra_overrides | falsy))
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
         return conn_id
 

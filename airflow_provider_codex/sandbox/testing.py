@@ -83,6 +83,24 @@ class RunningSandbox:
     def compliance_key(self) -> str:
         return self.config.compliance_key
 
+    def connection(self, content_hash_secret: str = "sandbox-salt", **extra: Any) -> dict[str, Any]:  # noqa: S107
+        """An Airflow ``codex`` connection to this sandbox, as a dict (``json.dumps`` it for ``AIRFLOW_CONN_*``).
+
+        ``content_hash_secret`` is a salt for hashing test content, not a credential. ``extra``
+        adds or overrides connection extras; a ``None`` value leaves the field out.
+        """
+        fields = {
+            "workspace_id": self.workspace_id,
+            "analytics_api_key": self.analytics_key,
+            "compliance_api_key": self.compliance_key,
+            "content_hash_secret": content_hash_secret,
+        } | extra
+        return {
+            "conn_type": "codex",
+            "host": self.base_url,
+            "extra": {k: v for k, v in fields.items() if v is not None},
+        }
+
     def stats(self) -> dict[str, Any]:
         """The same document as ``GET /_sandbox/stats``."""
         return self.server.stats_snapshot()

@@ -14,15 +14,7 @@ TABLES = ("codex_usage_user_daily", "codex_usage_user_client_daily", "codex_usag
 @pytest.fixture
 def connections(live_sandbox, tmp_path, monkeypatch):
     sandbox = live_sandbox
-    extra = {
-        "workspace_id": sandbox.workspace_id,
-        "analytics_api_key": sandbox.analytics_key,
-        "compliance_api_key": sandbox.compliance_key,
-        "content_hash_secret": "pepper",
-    }
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CODEX_DEFAULT", json.dumps({"conn_type": "codex", "host": sandbox.base_url, "extra": extra})
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_CODEX_DEFAULT", json.dumps(sandbox.connection("pepper")))
 
     def sqlite_conn(name):
         path = tmp_path / f"{name}.db"

@@ -89,15 +89,8 @@ def midnight(day: date) -> datetime:
 
 def codex_connection(sandbox: RunningSandbox, **extra: Any) -> str:
     """The JSON of a ``codex`` connection to ``sandbox`` (``extra`` overrides fields)."""
-    fields = {
-        "workspace_id": sandbox.workspace_id,
-        "analytics_api_key": sandbox.analytics_key,
-        "compliance_api_key": sandbox.compliance_key,
-        "content_hash_secret": HASH_SALT,
-        "requests_per_minute": 100_000,
-        **extra,
-    }
-    return json.dumps({"conn_type": "codex", "host": sandbox.base_url, "extra": fields})
+    fields = {"content_hash_secret": HASH_SALT, "requests_per_minute": 100_000} | extra
+    return json.dumps(sandbox.connection(**fields))
 
 
 # -- normalizing values read back -------------------------------------------------------
