@@ -27,15 +27,16 @@ import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES, COMPLIANCE_RETENTION_DAYS
-from airflow_provider_codex.sandbox import RunningSandbox, running_sandbox
+from airflow_provider_codex.api.endpoints import COMPLIANCE_RETENTION_DAYS
+from airflow_provider_codex.sandbox import running_sandbox
 from airflow_provider_codex.sandbox.analytics import is_quiet_day
 from airflow_provider_codex.testing import AirflowCluster, ClusterError, airflow_cluster, connection_env, variables_env
+from airflow_provider_codex.testing.days import BackfillDays, complete_days, logical_dates
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".demo"
@@ -44,8 +45,6 @@ SQLITE_DB = STATE / "codex.db"
 ARCHIVE = STATE / "archive"
 DAGS = ("codex_analytics_daily", "codex_compliance_daily")
 DAYS = 30
-#: The compliance DAG's grace: a day's logs are complete this long after the day ends.
-GRACE = timedelta(hours=6)
 #: The longest the demo may take; the first compliance day must still be held at the end.
 BUDGET = timedelta(minutes=30)
 SANDBOX = {"seed": 1, "users": 20, "events_per_day": 1000}
@@ -66,39 +65,6 @@ def say(message: str = "") -> None:
 
 def rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
-
-
-# -- the days -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The days loaded, first and last included; an @daily run loads the day before its logical date."""
-
-    analytics: tuple[date, date]
-    compliance: tuple[date, date]
-
-    @staticmethod
-    def logical_dates(days: tuple[date, date]) -> tuple[date, date]:
-        return days[0] + timedelta(days=1), days[1] + timedelta(days=1)
-
-    @staticmethod
-    def count(days: tuple[date, date]) -> int:
-        return (days[1] - days[0]).days + 1
-
-
-def plan_days(sandbox: RunningSandbox) -> Plan:
-    """30 days ending the day before yesterday (earlier if its logs have not all landed); compliance: as held."""
-    now = datetime.now(UTC)
-    landed = [t for t in (sandbox.data.max_event_time(e) for e in CODEX_EVENT_TYPES) if t is not None]
-    last = now.date() - timedelta(days=2)
-    while landed and datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC) + GRACE > min(landed):
-        last -= timedelta(days=1)
-    first = last - timedelta(days=DAYS - 1)
-    # The oldest whole day the Compliance API still holds when the demo ends at the latest.
-    oldest = now + BUDGET - timedelta(days=COMPLIANCE_RETENTION_DAYS)
-    held = oldest.date() + timedelta(days=1)
-    return Plan((first, last), (max(first, held), last))
 
 
 # -- the destination ---------------------------------------------------------------------------
@@ -194,7 +160,7 @@ def wait_for_backfills(cluster: AirflowCluster, expected: dict[str, int]) -> int
     return int(cluster.query("SELECT COUNT(*) FROM dag_run WHERE state = 'failed'")[0][0])
 
 
-def report(dest: Destination, cluster: AirflowCluster, plan: Plan) -> None:
+def report(dest: Destination, cluster: AirflowCluster, plan: BackfillDays) -> None:
     counts = dest.row_counts()
     width = max((len(t) for t, *_ in counts), default=30)
     print(f"\n{'table':<{width}}  {'rows':>8}  {'days':>4}  first … last day")
@@ -204,8 +170,7 @@ def report(dest: Destination, cluster: AirflowCluster, plan: Plan) -> None:
     files = list(ARCHIVE.rglob("*.jsonl"))
     label = "archive: compliance log files"
     print(f"{label:<{width}}  {len(files):>8,}  {len(manifests):>4}  verbatim, SHA-256 checked")
-    days = [plan.analytics[0] + timedelta(days=i) for i in range(Plan.count(plan.analytics))]
-    quiet = [str(day) for day in days if is_quiet_day(int(SANDBOX["seed"]), day)]
+    quiet = [str(day) for day in plan.analytics if is_quiet_day(int(SANDBOX["seed"]), day)]
     if quiet:
         print(f"\n(days: the days with rows; {', '.join(quiet)}: quiet in the synthetic workspace, no analytics rows)")
     print("\ncodex_tasks and codex_environments are snapshots of the lists as they are now: the latest scheduled")
@@ -234,24 +199,12 @@ def demo() -> int:
 
     with running_sandbox(**SANDBOX) as sandbox:
         say(f"sandbox Codex API at {sandbox.base_url} ({SANDBOX['users']} synthetic users, real clock)")
-        plan = plan_days(sandbox)
-        say(f"analytics: {Plan.count(plan.analytics)} days {plan.analytics[0]} … {plan.analytics[1]}, the last")
+        plan = complete_days(sandbox, DAYS, within=BUDGET)
+        say(f"analytics: {len(plan.analytics)} days {plan.analytics[0]} … {plan.analytics[-1]}, the last")
         say("  one whose compliance logs are complete (day end + 6 h grace), so no sensor has to wait;")
-        say(f"compliance: {Plan.count(plan.compliance)} days from {plan.compliance[0]}: the API keeps records")
+        say(f"compliance: {len(plan.compliance)} days from {plan.compliance[0]}: the API keeps records")
         say(f"  {COMPLIANCE_RETENTION_DAYS} days, older days would fail at once (so the DAG runs from day one)")
-        env = connection_env(
-            "codex_default",
-            {
-                "conn_type": "codex",
-                "host": sandbox.base_url,
-                "extra": {
-                    "workspace_id": sandbox.workspace_id,
-                    "analytics_api_key": sandbox.analytics_key,
-                    "compliance_api_key": sandbox.compliance_key,
-                    "content_hash_secret": "codex-demo-salt",
-                },
-            },
-        )
+        env = connection_env("codex_default", sandbox.connection("codex-demo-salt"))
         env |= connection_env(dest.conn_id, dest.connection)
         env |= variables_env({"codex_sql_conn_id": dest.conn_id, "codex_archive_path": f"file://{ARCHIVE}"})
         say(f"connections codex_default (the sandbox) and {dest.conn_id} ({dest.where}); Variables codex_sql_conn_id,")
@@ -265,7 +218,7 @@ def demo() -> int:
                 cluster.run_cli("dags", "unpause", dag_id)
             say("unpaused both DAGs: backfill runs of a paused DAG stay queued")
             for dag_id, days in zip(DAGS, (plan.analytics, plan.compliance), strict=True):
-                start, end = Plan.logical_dates(days)
+                start, end = logical_dates(days)
                 conf = {"lookback_days": 0} if dag_id == "codex_analytics_daily" else None
                 cluster.create_backfill(dag_id, start, end, max_active_runs=4, conf=conf)
                 extra = " --dag-run-conf '{\"lookback_days\": 0}'" if conf else ""
@@ -274,7 +227,7 @@ def demo() -> int:
             say(f"Airflow is up (api-server, scheduler, dag-processor, triggerer); UI at {cluster.api_url}")
             started = time.monotonic()
             failed = wait_for_backfills(
-                cluster, {DAGS[0]: Plan.count(plan.analytics), DAGS[1]: Plan.count(plan.compliance)}
+                cluster, {DAGS[0]: len(plan.analytics), DAGS[1]: len(plan.compliance)}
             )
             say(f"backfills done in {time.monotonic() - started:.0f}s" + (f", {failed} runs FAILED" if failed else ""))
             report(dest, cluster, plan)

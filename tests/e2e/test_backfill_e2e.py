@@ -42,7 +42,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,10 +60,11 @@ from codex_e2e import (
     normalize,
 )
 
-from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES, COMPLIANCE_RETENTION_DAYS
+from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.sandbox import Faults, RunningSandbox, running_sandbox
 from airflow_provider_codex.sinks.storage import LOG_FILES_FOLDER, MANIFEST_NAME
 from airflow_provider_codex.testing import AirflowCluster, airflow_cluster, connection_env, variables_env
+from airflow_provider_codex.testing.days import BackfillDays, complete_days, day_range, logical_dates, midnight
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 ANALYTICS_DAG = "codex_analytics_daily"
@@ -102,53 +102,17 @@ BUDGET = timedelta(minutes=20)
 log = print
 
 
-def midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
 def files_before(day: date) -> datetime:
     """The latest ``end_time`` of the log files a run of ``day`` lists: the day's end plus the grace."""
     return midnight(day + timedelta(days=1)) + GRACE
 
 
-def day_range(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 # -- the plan ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The days of the backfill runs (each run loads one day: the one before its logical date)."""
-
-    analytics: list[date]
-    compliance: list[date]
-
-    @property
-    def analytics_loaded(self) -> list[date]:
-        """The analytics days in the tables: the first run's look-back adds the days before."""
-        return day_range(self.analytics[0] - timedelta(days=LOOKBACK), self.analytics[-1])
-
-    @property
-    def cleared(self) -> list[date]:
-        return self.compliance[CLEARED]
-
-
-def plan_days(sandbox: RunningSandbox) -> Plan:
-    """30 days ending the day before yesterday (or earlier, until the logs of the last day are complete)."""
-    now = datetime.now(UTC)
-    landed = [sandbox.data.max_event_time(t) for t in CODEX_EVENT_TYPES]
-    assert all(landed), f"the sandbox has no events of some type yet: {landed}"
-    fresh_until = min(t for t in landed if t is not None)
-    last = now.date() - timedelta(days=2)
-    while midnight(last + timedelta(days=1)) + GRACE > fresh_until:
-        last -= timedelta(days=1)
-    first = last - timedelta(days=DAYS - 1)
-    # The oldest whole day the Compliance API will still hold when the test ends.
-    oldest = now + BUDGET - timedelta(days=COMPLIANCE_RETENTION_DAYS)
-    held = oldest.date() + timedelta(days=0 if oldest == midnight(oldest.date()) else 1)
-    return Plan(day_range(first, last), day_range(max(first, held), last))
+def analytics_loaded(plan: BackfillDays) -> tuple[date, ...]:
+    """The analytics days in the tables: the first run's look-back adds the days before."""
+    return day_range(plan.analytics[0] - timedelta(days=LOOKBACK), plan.analytics[-1])
 
 
 # -- the destination --------------------------------------------------------------------------
@@ -194,10 +158,10 @@ def fingerprint(tables: dict[str, list[dict[str, Any]]]) -> dict[str, Counter[st
 # -- what the sandbox served -------------------------------------------------------------------
 
 
-def expected_tables(sandbox: RunningSandbox, plan: Plan) -> dict[str, list[dict[str, Any]]]:
+def expected_tables(sandbox: RunningSandbox, plan: BackfillDays) -> dict[str, list[dict[str, Any]]]:
     tables: dict[str, list[dict[str, Any]]] = {}
     for dataset in ANALYTICS:
-        tables.update(expected_rows(dataset, sandbox, plan.analytics_loaded).tables)
+        tables.update(expected_rows(dataset, sandbox, analytics_loaded(plan)).tables)
     events: list[dict[str, Any]] = []
     for day in plan.compliance:
         # Each run lists the files that may hold its day: up to the day's end plus the grace.
@@ -207,7 +171,9 @@ def expected_tables(sandbox: RunningSandbox, plan: Plan) -> dict[str, list[dict[
     return tables
 
 
-def check_against_sandbox(database: str, sandbox: RunningSandbox, plan: Plan) -> dict[str, list[dict[str, Any]]]:
+def check_against_sandbox(
+    database: str, sandbox: RunningSandbox, plan: BackfillDays
+) -> dict[str, list[dict[str, Any]]]:
     """Every table equals what the sandbox served, day by day; nothing else is there."""
     stored = read_tables(database)
     expected = expected_tables(sandbox, plan)
@@ -221,7 +187,7 @@ def check_against_sandbox(database: str, sandbox: RunningSandbox, plan: Plan) ->
             got_by_day.setdefault(row[column], []).append(row)
         for row in want:
             want_by_day.setdefault(row[column], []).append(row)
-        loaded = plan.compliance if table == "codex_compliance_events" else plan.analytics_loaded
+        loaded = plan.compliance if table == "codex_compliance_events" else analytics_loaded(plan)
         assert set(got_by_day) <= set(loaded), f"{table}: rows of days never loaded: {set(got_by_day) - set(loaded)}"
         for day in loaded:
             try:
@@ -256,7 +222,7 @@ def check_archive(root: Path, sandbox: RunningSandbox, days: Sequence[date]) -> 
 
 def backfill(cluster: AirflowCluster, dag_id: str, days: Sequence[date], reprocess: str | None = None) -> None:
     """Backfill the runs that load ``days`` (an @daily run loads the day before its logical date)."""
-    start, end = days[0] + timedelta(days=1), days[-1] + timedelta(days=1)
+    start, end = logical_dates(days)
     cluster.create_backfill(dag_id, start, end, max_active_runs=SLOTS, reprocess_behavior=reprocess)
 
 
@@ -308,7 +274,7 @@ def run_id_of(day: date) -> str:
     return f"backfill__{(day + timedelta(days=1)).isoformat()}T00:00:00+00:00"
 
 
-def arm_faults(sandbox: RunningSandbox, plan: Plan) -> dict[str, Any]:
+def arm_faults(sandbox: RunningSandbox, plan: BackfillDays) -> dict[str, Any]:
     """Faults (back) on, their counters at zero; returns the stats before the pass.
 
     Only the log files listed for :data:`CORRUPTED_DAY` come corrupted at their first download:
@@ -346,22 +312,10 @@ def test_a_30_day_backfill_under_a_real_scheduler_loads_each_day_once_and_reruns
     started = time.monotonic()
     archive = tmp_path / "archive"
     with fresh_database() as database, running_sandbox(faults=Faults(**FAULTS), **SANDBOX) as sandbox:
-        plan = plan_days(sandbox)
+        plan = complete_days(sandbox, DAYS, grace=GRACE, within=BUDGET)
         log(f"analytics {plan.analytics[0]}..{plan.analytics[-1]}, "
             f"compliance {plan.compliance[0]}..{plan.compliance[-1]}")  # fmt: skip
-        env = connection_env(
-            "codex_default",
-            {
-                "conn_type": "codex",
-                "host": sandbox.base_url,
-                "extra": {
-                    "workspace_id": sandbox.workspace_id,
-                    "analytics_api_key": sandbox.analytics_key,
-                    "compliance_api_key": sandbox.compliance_key,
-                    "content_hash_secret": HASH_SALT,
-                },
-            },
-        )
+        env = connection_env("codex_default", sandbox.connection(HASH_SALT))
         env |= connection_env(
             "codex_e2e_pg",
             {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": database},
@@ -399,16 +353,17 @@ def test_a_30_day_backfill_under_a_real_scheduler_loads_each_day_once_and_reruns
                 f"{files} archived files, faults met {met}")  # fmt: skip
 
             # Pass 2: clear ten days of both DAGs; they rerun and change nothing.
+            cleared = plan.compliance[CLEARED]
             stats = arm_faults(sandbox, plan)
             cleared_at = datetime.now(UTC)
             with cluster.scheduler_stopped():  # SQLite has no row locks: no CLI write under a working scheduler
                 for dag_id in DAGS:
-                    start, end = plan.cleared[0] + timedelta(days=1), plan.cleared[-1] + timedelta(days=1)
+                    start, end = logical_dates(cleared)
                     cluster.run_cli("tasks", "clear", dag_id, "--start-date", start.isoformat(),
                                     "--end-date", end.isoformat(), "--yes")  # fmt: skip
             wait_for_success(cluster, runs, timeout=300)
             rerun = tasks_ended_after(cluster, cleared_at)
-            assert {d: rerun.get(d, set()) for d in DAGS} == {d: {run_id_of(x) for x in plan.cleared} for d in DAGS}
+            assert {d: rerun.get(d, set()) for d in DAGS} == {d: {run_id_of(x) for x in cleared} for d in DAGS}
             assert faults_met(stats, sandbox.stats())["5xx"] > 0
             second = check_against_sandbox(database, sandbox, plan)
             assert fingerprint(second) == fingerprint(first)
