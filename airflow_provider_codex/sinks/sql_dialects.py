@@ -304,26 +304,6 @@ class PostgresDialect(Dialect):
         cur.execute(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
         cur.execute(f"LOCK TABLE {self.qualify(schema, table)} IN SHARE ROW EXCLUSIVE MODE")
 
-    def write_rows(
-        self,
-        cur: Any,
-        schema: str | None,
-        table: str,
-        columns: Sequence[str],
-        rows: list[list[Any]],
-        placeholder: str,
-    ) -> None:
-        sql = f"COPY {self.qualify(schema, table)} ({', '.join(map(self.quote, columns))}) FROM STDIN"
-        driver = copy_driver(cur)
-        if driver == "psycopg":
-            with cur.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        elif driver == "psycopg2":
-            cur.copy_expert(sql, CopyText(rows))
-        else:  # another driver: plain inserts
-            super().write_rows(cur, schema, table, columns, rows, placeholder)
-
     def write_batches(
         self,
         cur: Any,
