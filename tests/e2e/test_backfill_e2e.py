@@ -165,7 +165,7 @@ def expected_tables(sandbox: RunningSandbox, plan: BackfillDays) -> dict[str, li
     events: list[dict[str, Any]] = []
     for day in plan.compliance:
         # Each run lists the files that may hold its day: up to the day's end plus the grace.
-        got = expected_rows("compliance_events", sandbox, [day], files_before=midnight(day + timedelta(days=1)) + GRACE)
+        got = expected_rows("compliance_events", sandbox, [day], files_before=files_before(day))
         events += got.tables["codex_compliance_events"]
     tables["codex_compliance_events"] = events
     return tables
@@ -203,7 +203,7 @@ def check_archive(root: Path, sandbox: RunningSandbox, days: Sequence[date]) -> 
     for day in days:
         folder = root / LOG_FILES_FOLDER / f"workspace_id={sandbox.workspace_id}" / f"day={day}"
         manifest = json.loads((folder / MANIFEST_NAME).read_text())
-        before = midnight(day + timedelta(days=1)) + GRACE
+        before = files_before(day)
         listed = {
             f.id: f
             for event_type in CODEX_EVENT_TYPES
