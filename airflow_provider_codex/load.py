@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, cast
 
-from airflow_provider_codex.api import jsonio
+from airflow_provider_codex.api import collector, jsonio
 from airflow_provider_codex.api.client import ClientStats, CodexClient, LogFile
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.api.errors import CodexRateLimitError
@@ -197,7 +197,8 @@ def load_dataset(
     log.info("%s: loading %s into %s", dataset.name, window, type(sink).__name__)
     before = client.stats.as_dict()
     try:
-        summary.add(write(dataset.tables, owner, days, dataset.family.flatten(rows, ctx)))
+        with collector.relaxed():  # millions of short-lived containers, no cycles: see api/collector.py
+            summary.add(write(dataset.tables, owner, days, dataset.family.flatten(rows, ctx)))
     finally:
         summary.add_client_stats(before, client.stats.as_dict())
     if summary.paused is not None:

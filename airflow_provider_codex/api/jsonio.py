@@ -2,20 +2,20 @@
 
 Pages of 30,000 rows make parsing a hot path: ``orjson`` (the ``fast`` extra)
 is several times faster than the standard library, which stays the fallback.
-A large body is parsed with the cyclic garbage collector paused: parsing makes
-hundreds of thousands of containers and no cycles, and the collections their
-allocations trigger cost more than the parse itself (a 22 MB page: 0.44 s
-paused, ~1.0 s not).
+A large body is parsed with the cyclic garbage collector paused
+(:func:`.collector.paused`): parsing makes hundreds of thousands of containers
+and no cycles, and the collections their allocations trigger cost more than
+the parse itself (a 22 MB page: 0.44 s paused, ~1.0 s not).
 """
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
-import threading
 from types import ModuleType
 from typing import Any
+
+from airflow_provider_codex.api import collector
 
 
 def _import_orjson() -> ModuleType | None:
@@ -31,44 +31,19 @@ orjson = _import_orjson()
 #: Bodies at least this long are parsed with the cyclic GC paused.
 GC_PAUSE_BYTES = 1 << 20
 
-_pause_lock = threading.Lock()
-_pauses = 0
-_gc_was_enabled = False
-
 
 def loads(data: bytes | str) -> Any:
     """Parse JSON; raises ``ValueError`` on bad input whichever parser runs."""
     if len(data) < GC_PAUSE_BYTES:
         return _parse(data)
-    _pause_gc()
-    try:
+    with collector.paused():
         return _parse(data)
-    finally:
-        _resume_gc()
 
 
 def _parse(data: bytes | str) -> Any:
     if orjson is not None:
         return orjson.loads(data)
     return json.loads(data)
-
-
-def _pause_gc() -> None:
-    """Pause the cyclic GC; pauses nest across threads, the last one out restores it."""
-    global _pauses, _gc_was_enabled
-    with _pause_lock:
-        if _pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-
-
-def _resume_gc() -> None:
-    global _pauses
-    with _pause_lock:
-        _pauses -= 1
-        if _pauses == 0 and _gc_was_enabled:
-            gc.enable()
 
 
 def dumps(value: Any) -> bytes:
