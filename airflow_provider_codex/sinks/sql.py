@@ -34,14 +34,15 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow_provider_codex.sinks._staging import (
     DEFAULT_BUFFER_ROWS,
     ReplaceResult,
+    Row,
     StagedTable,
     check_days,
     rebatch,
     stage,
 )
 from airflow_provider_codex.sinks.base import TableSink
-from airflow_provider_codex.sinks.sql_dialects import Dialect, dialect_named
-from airflow_provider_codex.tables.schema import ColumnType, Record, TableSpec, Tagged, validate_identifier
+from airflow_provider_codex.sinks.sql_dialects import Adapter, Dialect, dialect_named
+from airflow_provider_codex.tables.schema import ColumnType, TableSpec, Tagged, validate_identifier
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class SqlSink(TableSink):
         dialect, spec, placeholder = self.dialect, table.spec, self.hook.placeholder
         name = self.table_name(spec)
         columns = [c for c, _ in table.columns]
-        adapters = [
+        adapters: list[tuple[int, Adapter]] = [
             (i, fn) for i, (_, kind) in enumerate(table.columns) if (fn := dialect.adapters.get(kind)) is not None
         ]
         adapt_day = dialect.adapters.get(ColumnType.DATE, lambda d: d)
@@ -223,29 +224,43 @@ class SqlSink(TableSink):
                 deleted[day] = max(cur.rowcount, 0)
             else:
                 deleted[day] = 0
-            batches = self._rows(table.records(day), columns, adapters, name, day)
+            batches = self._rows(table.rows(day), adapters, name, day)
             written = dialect.write_batches(cur, self.schema, name, columns, batches, placeholder)
             log.info("%s %s: deleted %d rows, inserted %d", name, day, deleted[day], written)
         return table.result(deleted)
 
     def _rows(
         self,
-        records: Iterable[list[Record]],
-        columns: Sequence[str],
-        adapters: Sequence[tuple[int, Any]],
+        rows: Iterable[list[Row]],
+        adapters: Sequence[tuple[int, Adapter]],
         name: str,
         day: date,
-    ) -> Iterator[list[list[Any]]]:
-        """The staged records as rows of values in ``columns`` order, adapted, in batches."""
-        for batch in rebatch(records, self.batch_size):
-            rows = [[*map(record.get, columns)] for record in batch]
-            if adapters:
-                for row in rows:
-                    for i, fn in adapters:
-                        if row[i] is not None:
-                            row[i] = fn(row[i])
-            log.debug("%s %s: a batch of %d rows", name, day, len(rows))
-            yield rows
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        """The staged rows, adapted, in batches of ``batch_size``.
+
+        Column by column, and a value that is the very object the previous row
+        had (the load's ``workspace_id``, ``day`` and ``loaded_at`` on every
+        row) reuses its adapted value: adapters are pure, and most rows would
+        otherwise pay for formatting the same timestamp again.
+        """
+        for batch in rebatch(rows, self.batch_size):
+            if not adapters:
+                log.debug("%s %s: a batch of %d rows", name, day, len(batch))
+                yield batch
+                continue
+            out = [list(row) for row in batch]
+            for i, adapt in adapters:
+                last: Any = None
+                last_adapted: Any = None
+                for row in out:
+                    value = row[i]
+                    if value is None:
+                        continue
+                    if value is not last:
+                        last, last_adapted = value, adapt(value)
+                    row[i] = last_adapted
+            log.debug("%s %s: a batch of %d rows", name, day, len(out))
+            yield out
 
     def _ensure(self, conn: Any, cur: Any, spec: TableSpec, columns: Sequence[tuple[str, ColumnType]]) -> None:
         """Create the table or add missing columns; tolerate a concurrent load doing the same."""

@@ -155,6 +155,10 @@ class Shape:
     def fill(self, record: Record, obj: Mapping[str, Any]) -> Record:
         """Add the columns of ``obj`` (and its unknown fields) to ``record``; return it.
 
+        Every column of the shape is assigned, null when ``obj`` lacks it, and so is
+        ``extra_json``: a record that holds each of its table's columns and nothing
+        else is staged without a check per field (:mod:`..sinks._staging`).
+
         Runs :meth:`_compiled`: the same steps as :meth:`fill_slow`, unrolled for this shape.
         """
         return self._fill(record, obj)
@@ -172,13 +176,15 @@ class Shape:
                     record[column] = key_text(value) if is_key else value
                 if not self._known_nested[container].issuperset(sub):
                     self._extras(record, sub, self._known_nested[container], container)
-            elif sub is not None:
-                _json_extra(record, container, sub)
+            else:
+                for column, _, is_key in cols:
+                    record[column] = key_text(None) if is_key else None
+                if sub is not None:
+                    _json_extra(record, container, sub)
         if not self._known_top.issuperset(obj):
             self._extras(record, obj, self._known_top, "")
         extra = record.get(EXTRA_JSON)
-        if isinstance(extra, dict):
-            record[EXTRA_JSON] = json_text(extra)
+        record[EXTRA_JSON] = json_text(extra) if isinstance(extra, dict) else extra
         return record
 
     def _compiled(self) -> Callable[[Record, Mapping[str, Any]], Record]:
@@ -207,15 +213,16 @@ class Shape:
             lines += [
                 f"        if not known_{index}.issuperset(sub):",
                 f"            extras(record, sub, known_{index}, {container!r})",
-                "    elif sub is not None:",
-                f"        json_extra(record, {container!r}, sub)",
+                "    else:",
+                *(f"        record[{c!r}] = {(key_text(None) if is_key else None)!r}" for c, _, is_key in cols),
+                "        if sub is not None:",
+                f"            json_extra(record, {container!r}, sub)",
             ]
         lines += [
             "    if not known_top.issuperset(obj):",
             "        extras(record, obj, known_top, '')",
             "    extra = record.get(EXTRA_JSON)",
-            "    if isinstance(extra, dict):",
-            "        record[EXTRA_JSON] = json_text(extra)",
+            "    record[EXTRA_JSON] = json_text(extra) if isinstance(extra, dict) else extra",
             "    return record",
         ]
         exec(compile("\n".join(lines), f"<fill {self.spec.name}>", "exec"), scope)  # noqa: S102 - our own names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import closing
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from sql_backends import make_backend, normalize
@@ -177,6 +177,49 @@ def test_new_fields_add_columns(backend):
     # a float arriving in a new column on a fresh table
     sink.replace(ALL_TYPES, WS, [D1], [thing(D1, 1, ratio=0.25), thing(D1, 2, ratio=1)])
     assert [r["ratio"] for r in backend.read(ALL_TYPES, types={"ratio": ColumnType.FLOAT})] == [0.25, 1.0]
+
+
+def test_a_field_that_shows_up_mid_load_gets_a_column_null_for_the_rows_before(backend):
+    # Rows are staged as tuples in the spec's column order, a few per spooled batch here: rows staged
+    # before the new field's first value lack its column, a row carrying it keeps it beside the tuple;
+    # a record lacking a column takes the general path (the others are read in one C call).
+    records = [
+        thing(D1, 0),
+        thing(D1, 1, laterNull=None),  # an extra field, but no value: no column (yet)
+        {k: v for k, v in thing(D1, 2).items() if k != "note"},  # a column missing: null
+        thing(D1, 3, arrives=5, laterNull=None),
+        thing(D1, 4),
+        thing(D1, 5, arrives=6),
+        thing(D1, 6, label="x"),
+    ]
+    backend.sink(buffer_rows=2).replace(ALL_TYPES, WS, [D1], records)
+    rows = backend.read(ALL_TYPES, types={"arrives": ColumnType.INTEGER, "label": ColumnType.TEXT})
+    assert [(r["id"], r["arrives"], r["label"]) for r in rows] == [
+        ("id-0", None, None),
+        ("id-1", None, None),
+        ("id-2", None, None),
+        ("id-3", 5, None),
+        ("id-4", None, None),
+        ("id-5", 6, None),
+        ("id-6", None, "x"),
+    ]
+    assert "later_null" not in rows[0] and "laterNull" not in rows[0]
+    expected = [{k: normalize(v, ALL_TYPES.types[k]) for k, v in thing(D1, i).items()} for i in range(7)]
+    assert [{k: r[k] for k in ALL_TYPES.column_names} for r in rows] == expected
+
+
+def test_values_shared_by_consecutive_rows_and_values_that_differ_both_arrive(backend):
+    # The sink adapts a value once for a run of rows holding that very object (the load's day and
+    # loaded_at); equal values in distinct objects, and alternating ones, go through too.
+    shared = datetime(2025, 11, 1, 8, 0, 0, 1, tzinfo=UTC)
+    other = datetime(2025, 11, 1, 9, 30, tzinfo=timezone(timedelta(hours=2)))  # 07:30 UTC
+    stamps = [shared, shared, other, shared, datetime(2025, 11, 1, 8, 0, 0, 1, tzinfo=UTC), None, other]
+    records = [{**thing(D1, i), "at": at, "note": "nul\x00inside" if i == 3 else "same"} for i, at in enumerate(stamps)]
+    backend.sink(batch_size=3).replace(ALL_TYPES, WS, [D1], records)
+    rows = backend.read(ALL_TYPES)
+    assert [r["at"] for r in rows] == [normalize(at, ColumnType.TIMESTAMP) for at in stamps]
+    nul = "nul\ufffdinside" if backend.name.startswith("postgres") else "nul\x00inside"
+    assert [r["note"] for r in rows] == ["same", "same", "same", nul, "same", "same", "same"]
 
 
 class NoSqlHook:

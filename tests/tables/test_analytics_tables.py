@@ -35,7 +35,7 @@ def by_table(tagged):
 def test_usage_row_fills_the_three_user_tables_field_by_field(usage_row, ctx):
     tables = by_table(flatten_usage_users([usage_row], ctx))
     assert set(tables) == {USAGE_USER_DAILY.name, USAGE_USER_CLIENT_DAILY.name, USAGE_USER_MODEL_DAILY.name}
-    base = {"workspace_id": "ws-1", "day": DAY_1, "loaded_at": LOADED_AT, "user_id": "user-abc"}
+    base = {"workspace_id": "ws-1", "day": DAY_1, "loaded_at": LOADED_AT, "user_id": "user-abc", "extra_json": None}
     assert tables[USAGE_USER_DAILY.name] == [
         {
             **base,
@@ -66,10 +66,9 @@ def test_usage_row_fills_the_three_user_tables_field_by_field(usage_row, ctx):
     assert tables[USAGE_USER_MODEL_DAILY.name] == [
         {**base, "model": "gpt-5.2-codex", "speed": "standard", "credits": 10.0}
     ]
+    specs = {s.name: s for s in (USAGE_USER_DAILY, USAGE_USER_CLIENT_DAILY, USAGE_USER_MODEL_DAILY)}
     for name, records in tables.items():
-        columns = set(USAGE_USER_DAILY.column_names) | set(USAGE_USER_CLIENT_DAILY.column_names)
-        columns |= set(USAGE_USER_MODEL_DAILY.column_names)
-        assert set(records[0]) <= columns, name
+        assert set(records[0]) == set(specs[name].column_names), name  # every column, nothing else
 
 
 def test_every_record_key_is_a_spec_column(usage_row, ctx):
@@ -152,6 +151,18 @@ def test_unknown_extra_fields_are_kept(usage_row, ctx):
     assert client["new_client_counter"] == 5
 
 
+def test_a_missing_container_still_gives_every_column(usage_row, ctx):
+    del usage_row["totals"]
+    usage_row["code_attribution"] = None
+    usage_row["actor"] = ["not", "an", "object"]
+    daily = by_table(flatten_usage_users([usage_row], ctx))[USAGE_USER_DAILY.name][0]
+    assert set(daily) == set(USAGE_USER_DAILY.column_names)
+    for column in ("email", "actor_type", "threads", "credits", "cost_usd", "lines_added", "lines_removed"):
+        assert daily[column] is None, column
+    assert json.loads(daily["extra_json"]) == {"actor": ["not", "an", "object"]}
+    assert daily["user_id"] == "user-abc"
+
+
 def test_user_id_falls_back_to_actor(usage_row, ctx):
     usage_row["user_id"] = None
     daily = by_table(flatten_usage_users([usage_row], ctx))[USAGE_USER_DAILY.name][0]
@@ -168,7 +179,9 @@ def test_workspace_rows_fill_the_workspace_tables(usage_row, ctx):
         USAGE_WORKSPACE_MODEL_DAILY.name,
     }
     daily = tables[USAGE_WORKSPACE_DAILY.name][0]
-    assert "user_id" not in daily and "email" not in daily and "extra_json" not in daily
+    assert "user_id" not in daily and "email" not in daily  # no such columns in the workspace tables
+    assert set(daily) == set(USAGE_WORKSPACE_DAILY.column_names)
+    assert daily["extra_json"] is None
     assert daily["credits"] == 12.5 and daily["lines_added"] == 120
     assert USAGE_WORKSPACE_DAILY.key == ("workspace_id", "day")
     assert USAGE_WORKSPACE_CLIENT_DAILY.key == ("workspace_id", "day", "client_id")
@@ -212,6 +225,7 @@ def test_code_reviews(ctx):
         "p0": 1,
         "p1": 4,
         "p2": 6,
+        "extra_json": None,
     }
     assert CODE_REVIEWS_DAILY.key == ("workspace_id", "day")
 
@@ -235,7 +249,8 @@ def test_code_review_responses_flatten_all_counters(ctx):
         "replied": 3,
     }
     assert {k: record[k] for k in expected} == expected
-    assert "extra_json" not in record
+    assert record["extra_json"] is None
+    assert set(record) == set(CODE_REVIEW_RESPONSES_DAILY.column_names)
 
 
 def test_code_review_row_with_null_details(ctx):
