@@ -15,9 +15,9 @@ Sequence of a replace:
    is consumed here, before the database is touched;
 2. create missing tables (primary key on the spec's key) and add missing
    columns, each in its own short transaction (MySQL commits DDL anyway);
-3. one transaction: lock, per day ``DELETE`` then bulk insert in batches
-   (PostgreSQL ``COPY``), commit; on any error roll back, and the previous
-   rows stay.
+3. one transaction: lock, per day ``DELETE``, then every day's rows in one
+   bulk insert (PostgreSQL: one ``COPY`` per table), commit; on any error
+   roll back, and the previous rows stay.
 """
 
 from __future__ import annotations
@@ -224,9 +224,13 @@ class SqlSink(TableSink):
                 deleted[day] = max(cur.rowcount, 0)
             else:
                 deleted[day] = 0
-            batches = self._rows(table.rows(day), adapters, name, day)
-            written = dialect.write_batches(cur, self.schema, name, columns, batches, placeholder)
-            log.info("%s %s: deleted %d rows, inserted %d", name, day, deleted[day], written)
+        # Every day's rows in one bulk write: one COPY per table, not one per day, each of
+        # which would end waiting for the server to catch up.
+        rows = self._rows((batch for day in table.days for batch in table.rows(day)), adapters, name)
+        written = dialect.write_batches(cur, self.schema, name, columns, rows, placeholder)
+        for day in table.days:
+            log.info("%s %s: deleted %d rows, inserted %d", name, day, deleted[day], table.inserted[day])
+        log.info("%s: %d rows written", name, written)
         return table.result(deleted)
 
     def _rows(
@@ -234,7 +238,6 @@ class SqlSink(TableSink):
         rows: Iterable[list[Row]],
         adapters: Sequence[tuple[int, Adapter]],
         name: str,
-        day: date,
     ) -> Iterator[Sequence[Sequence[Any]]]:
         """The staged rows, adapted, in batches of ``batch_size``.
 
@@ -245,7 +248,7 @@ class SqlSink(TableSink):
         """
         for batch in rebatch(rows, self.batch_size):
             if not adapters:
-                log.debug("%s %s: a batch of %d rows", name, day, len(batch))
+                log.debug("%s: a batch of %d rows", name, len(batch))
                 yield batch
                 continue
             out = [list(row) for row in batch]
@@ -259,7 +262,7 @@ class SqlSink(TableSink):
                     if value is not last:
                         last, last_adapted = value, adapt(value)
                     row[i] = last_adapted
-            log.debug("%s %s: a batch of %d rows", name, day, len(out))
+            log.debug("%s: a batch of %d rows", name, len(out))
             yield out
 
     def _ensure(self, conn: Any, cur: Any, spec: TableSpec, columns: Sequence[tuple[str, ColumnType]]) -> None:
