@@ -329,6 +329,20 @@ def test_ensure_table_is_idempotent_and_upgrades(backend):
     assert names == list(ALL_TYPES.column_names)
 
 
+def test_sqlite_clusters_the_tables_keyed_by_their_partition(tmp_path, monkeypatch):
+    db = make_backend("sqlite", tmp_path, monkeypatch)
+    sink = db.sink()
+    sink.replace_tables(USAGE_USER_TABLES, WS, [D1], usage_load([D1]))
+    sink.replace_tables([COMPLIANCE_EVENTS], WS, [D1], [])
+    _, rows = db.query("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+    ddl = {name.removeprefix(db.prefix): sql for name, sql in rows}
+    for spec in USAGE_USER_TABLES:  # key (workspace_id, day, ...): one B-tree, a day's rows together
+        assert ddl[spec.name].endswith("WITHOUT ROWID"), ddl[spec.name]
+    assert "WITHOUT ROWID" not in ddl[COMPLIANCE_EVENTS.name]  # keyed by event id, rows of kilobytes
+    sink.replace_tables(USAGE_USER_TABLES, WS, [D1], usage_load([D1], credits=2.0))  # replaces in place
+    assert {r["credits"] for r in db.read(USAGE_USER_DAILY)} == {2.0}
+
+
 def test_concurrent_overlapping_replaces_leave_one_copy(locking_backend):
     db = locking_backend
     db.sink().ensure_table(ALL_TYPES)
