@@ -58,3 +58,23 @@ def test_quick_run_prints_every_case_and_target(tmp_path):
     loaded = {(row["group"], row["loader"], row["database"]): row["runs"] for row in results["rows"]}
     provider = loaded[("analytics", "provider", "postgres")][0]
     assert provider["loaded_rows"] > 0
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("dataset", ["usage", "compliance_events"])
+def test_profile_load_times_one_load(dataset):
+    done = subprocess.run(
+        [sys.executable, "bench/profile_load.py", dataset, "--db", "sqlite", "--users", "20", "--events", "300"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    measured = [line for line in done.stdout.splitlines() if line.startswith("rep 1:")]
+    assert len(measured) == 1, done.stdout
+    words = measured[0].replace(",", "").split()
+    rows, requests = int(words[2]), int(words[6])
+    assert requests > 0, measured[0]
+    if dataset == "usage":  # a compliance day can be quiet at this size; a month of usage is not
+        assert rows > 0, measured[0]

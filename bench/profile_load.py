@@ -1,0 +1,122 @@
+"""One provider load, timed and optionally profiled: where does a load spend its time?
+
+``python bench/profile_load.py usage|compliance_events [--db postgres|sqlite] [--reps N] [--py-spy]``
+
+The sandbox runs in its own process with case 1's or case 2's data (``--users``,
+``--events`` shrink it); each rep is a fresh interpreter running the operator's
+load logic (``bench/memory.py --child``: the sandbox over HTTP, flatten, stage,
+write) into an empty PostgreSQL schema or SQLite file. A first, unmeasured rep
+makes the sandbox generate and cache its data. With ``--py-spy`` (installed
+apart: ``pip install py-spy``) the last rep runs under ``py-spy record``, and the
+frames with the most samples of their own, then the most samples in all, are
+printed: the profiles quoted in ``bench/RESULTS.md`` came from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import sandbox_proc  # noqa: E402
+from bench.config import FULL  # noqa: E402
+from bench.memory import SQL_CONN_ID, destination  # noqa: E402
+
+SAMPLE_RATE = 200
+#: Frames of the load itself: samples of the interpreter starting up are left out.
+LOAD_FRAME = "CodexLoadOperator.load ("
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", choices=("usage", "compliance_events"))
+    parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--reps", type=int, default=1, help="measured reps, after the warm-up one")
+    parser.add_argument("--users", type=int, default=FULL.users)
+    parser.add_argument("--events", type=int, default=FULL.events_per_day)
+    parser.add_argument("--py-spy", nargs="?", const="py-spy", metavar="PATH",
+                        help="profile the last rep with py-spy (the command, or its path)")
+    parser.add_argument("--top", type=int, default=25, help="frames to print per list")
+    args = parser.parse_args(argv)
+    spy = shutil.which(args.py_spy) if args.py_spy else None
+    if args.py_spy and spy is None:
+        parser.error(f"py-spy not found ({args.py_spy}): pip install py-spy, or give its path")
+
+    today = FULL.today
+    if args.dataset == "usage":
+        first, last = today - timedelta(days=FULL.analytics_days), today - timedelta(days=1)
+    else:
+        first = last = FULL.compliance_day
+    work = Path(tempfile.mkdtemp(prefix="codex-profile-"))
+    env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow-home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    config = {"users": args.users, "events_per_day": args.events, "today": today.isoformat(), "cache_bytes": 6 << 30}
+    try:
+        with sandbox_proc.running(config, work / "sandbox.log") as sandbox:
+            codex = json.dumps(sandbox.connection(requests_per_minute=1_000_000))
+            for rep in range(args.reps + 1):
+                profiled = args.py_spy and rep == args.reps
+                with destination(args.db, work) as sql:
+                    command = {
+                        "env": {"AIRFLOW_CONN_CODEX_DEFAULT": codex, f"AIRFLOW_CONN_{SQL_CONN_ID.upper()}": sql},
+                        "dataset": args.dataset,
+                        "first": first.isoformat(),
+                        "last": last.isoformat(),
+                    }
+                    run = [sys.executable, str(REPO / "bench" / "memory.py"), "--child", json.dumps(command)]
+                    if spy and profiled:
+                        raw = work / "py-spy.txt"
+                        run = [spy, "record", "-r", str(SAMPLE_RATE), "-f", "raw", "-o", str(raw), "--", *run]
+                    done = subprocess.run(run, capture_output=True, text=True, cwd=REPO, env=env, check=False)
+                if done.returncode != 0:
+                    sys.stderr.write(done.stderr[-4000:])
+                    return 1
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                label = "warm-up" if rep == 0 else f"rep {rep}" + (" (under py-spy)" if profiled else "")
+                print(
+                    f"{label}: {result['rows']:,} rows in {result['wall_s']:.2f}s, "
+                    f"{result['requests']} requests, peak {result['peak_rss_mb']:.0f} MiB",
+                    flush=True,
+                )
+                if profiled:
+                    print_profile(raw, args.top)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def print_profile(raw: Path, top: int) -> None:
+    """Seconds per frame from py-spy's raw (collapsed stacks) output, own time then in all."""
+    own: collections.Counter[str] = collections.Counter()
+    within: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if LOAD_FRAME not in stack:
+            continue
+        frames, samples = stack.split(";"), int(count)
+        total += samples
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            within[frame] += samples
+    print(f"py-spy: {total / SAMPLE_RATE:.2f}s of samples in the load")
+    for title, counter in (("own time", own), ("in all (callees included)", within)):
+        print(f"-- {title}")
+        for frame, samples in counter.most_common(top):
+            name = re.sub(r"\([^()]*site-packages/", "(", frame).replace(str(REPO) + "/", "")
+            print(f"{samples / SAMPLE_RATE:7.2f}s {100 * samples / total:5.1f}%  {name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
