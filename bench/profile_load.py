@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                 if done.returncode != 0:
                     sys.stderr.write(done.stderr[-4000:])
                     return 1
-                result = json.loads(done.stdout.strip().splitlines()[-1])
+                # The result is the child's last JSON line (py-spy prints its own lines after it).
+                result = json.loads(next(x for x in reversed(done.stdout.splitlines()) if x.startswith("{")))
                 label = "warm-up" if rep == 0 else f"rep {rep}" + (" (under py-spy)" if profiled else "")
                 print(
                     f"{label}: {result['rows']:,} rows in {result['wall_s']:.2f}s, "
