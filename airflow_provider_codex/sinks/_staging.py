@@ -180,7 +180,7 @@ class StagedTable:
         width, extra = len(self.spec.columns), list(self.extra_types)
         nulls = (None,) * len(extra)
         for batch in self._spool.read((self.spec.name, day)):
-            if extra or any(len(row) > width for row in batch):
+            if extra:  # no extra column: no row carries extra fields (see _Stager._extras)
                 # Rows staged before a new column showed up lack it; a record's extra fields fill theirs.
                 batch = [
                     row[:width] + tuple(map(row[width].get, extra)) if len(row) > width else row + nulls
@@ -266,13 +266,12 @@ class _Stager:
                     continue
             try:
                 row = getters[name](record)  # every column present: the flatteners' records
+                only_columns = len(record) == len(row)
             except KeyError:  # a column missing from the record (or a one-column table)
                 row = tuple(map(record.get, columns[name]))
-                if not known[name].issuperset(record):
-                    row += (self._extras(table, record),)
-            else:
-                if len(record) != len(row):  # every column and more
-                    row += (self._extras(table, record),)
+                only_columns = known[name].issuperset(record)
+            if not only_columns and (extras := self._extras(table, record)):
+                row += (extras,)
             table.inserted[day] += 1
             buffer = buffers.get((name, day))
             if buffer is None:
@@ -287,13 +286,16 @@ class _Stager:
                 log.info("%s: dropped %d duplicate records", table.name, table.duplicates)
 
     def _extras(self, table: StagedTable, record: Record) -> Record:
-        """The record's fields beyond its spec's columns; their types merged into the table's."""
+        """The record's non-null fields beyond its spec's columns; their types merged into the table's.
+
+        A null field adds no column (one is added once a value shows up; until then null
+        is implied), so a row carries extras only once :attr:`StagedTable.extra_types` has some.
+        """
         known = self._known[table.name]
-        extras = {column: value for column, value in record.items() if column not in known}
+        extras = {column: value for column, value in record.items() if column not in known and value is not None}
         for column, value in extras.items():
             kind = infer_type(value)
-            if kind is None:
-                continue  # a column is added once a value shows up; until then null is implied
+            assert kind is not None  # only None has no type
             validate_identifier(column, f"column name in a {table.name} record")
             previous = table.extra_types.get(column)
             table.extra_types[column] = kind if previous is None else merge_types(previous, kind)
