@@ -12,15 +12,21 @@ need the same things from the record stream first:
 - duplicates of a ``deduplicate`` table's key dropped (the first copy wins);
 - counts per day.
 
-So the records are consumed once, streaming, into a spool: pickled batches
-of rows (values in the table's column order: a tuple pickles and unpickles in
-half the time of the dict it came from) in one anonymous temporary file, kept
-apart per (table, day). Memory holds at most ``buffer_rows`` records; the
-spool lives only as long as the load.
-A side effect sinks rely on: an error in the record iterator (the API failing
-mid-window) surfaces here, before any transaction or object write begins, and
-the lock a SQL sink takes is held only for the write itself, not while the API
-is paged.
+So the records are consumed once, streaming, in one of two ways:
+
+- :func:`stage` spools them: pickled batches of rows (values in the table's
+  column order: a tuple pickles and unpickles in half the time of the dict it
+  came from) in one anonymous temporary file, kept apart per (table, day),
+  read back once the stream has ended. An error in the record iterator (the
+  API failing mid-window) surfaces before any transaction or object write
+  begins, and the lock a SQL sink takes is held only for the write itself,
+  not while the API is paged;
+- :func:`stream` hands each flushed batch, widened to the columns known so
+  far, to a callback at once: for a database that stores rows in its own
+  process (PostgreSQL) while this one goes on parsing, inside a transaction
+  that an error rolls back.
+
+Memory holds at most ``buffer_rows`` records either way.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import pickle
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -176,17 +182,22 @@ class StagedTable:
 
     def rows(self, day: date) -> Iterator[list[Row]]:
         """The day's rows, values in :attr:`columns` order, in spooled batches (sizes vary; sinks re-batch)."""
-        assert self._spool is not None
+        if self._spool is None:
+            raise RuntimeError(f"{self.name}: streamed, not spooled: its rows went to the stream's callback")
+        for batch in self._spool.read((self.spec.name, day)):
+            yield self.widen(batch)
+
+    def widen(self, batch: list[Row]) -> list[Row]:
+        """Staged rows with a value for every column of :attr:`columns` (as known now).
+
+        Rows staged before a new column showed up lack it (null); a record's
+        extra fields fill theirs.
+        """
+        if not self.extra_types:  # no extra column: no row carries extra fields (see _Stager._extras)
+            return batch
         width, extra = len(self.spec.columns), list(self.extra_types)
         nulls = (None,) * len(extra)
-        for batch in self._spool.read((self.spec.name, day)):
-            if extra:  # no extra column: no row carries extra fields (see _Stager._extras)
-                # Rows staged before a new column showed up lack it; a record's extra fields fill theirs.
-                batch = [
-                    row[:width] + tuple(map(row[width].get, extra)) if len(row) > width else row + nulls
-                    for row in batch
-                ]
-            yield batch
+        return [row[:width] + tuple(map(row[width].get, extra)) if len(row) > width else row + nulls for row in batch]
 
     def records(self, day: date) -> Iterator[list[Record]]:
         """The day's records (column name to value, every column present), in batches."""
@@ -213,6 +224,10 @@ def check_days(days: Iterable[date]) -> tuple[date, ...]:
     return tuple(sorted(out))
 
 
+#: Where :func:`stream` sends a table's flushed rows (widened to its columns as known then).
+Emit = Callable[[StagedTable, list[Row]], None]
+
+
 class _Stager:
     """The single pass over the records; see the module docstring."""
 
@@ -223,11 +238,13 @@ class _Stager:
         days: tuple[date, ...],
         buffer_rows: int,
         memory_keys: int = DEFAULT_MEMORY_KEYS,
+        emit: Emit | None = None,
     ) -> None:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"a table is named twice in one load: {names}")
-        self.spool = _Spool()
+        self.emit = emit
+        self.spool = _Spool() if emit is None else None
         self.tables = {s.name: StagedTable(s, days, _spool=self.spool) for s in specs}
         self.workspace_id = workspace_id
         self.day_set = frozenset(days)
@@ -302,16 +319,37 @@ class _Stager:
         return extras
 
     def close(self) -> None:
-        self.spool.close()
+        if self.spool is not None:
+            self.spool.close()
         for keys in self._seen.values():
             keys.close()
 
     def flush(self) -> None:
-        for key, batch in self._buffers.items():
-            if batch:
-                self.spool.write(key, batch)
+        if self.spool is not None:
+            for key, batch in self._buffers.items():
+                if batch:
+                    self.spool.write(key, batch)
+        else:  # one batch per table, all its days: a callback that writes keeps one bulk write open
+            assert self.emit is not None
+            per_table: dict[str, list[Row]] = {}
+            for (name, _), batch in self._buffers.items():
+                per_table.setdefault(name, []).extend(batch)
+            for name, rows in per_table.items():
+                if rows:
+                    table = self.tables[name]
+                    self.emit(table, table.widen(rows))
         self._buffers.clear()
         self._buffered = 0
+
+    def log_staged(self) -> None:
+        for table in self.tables.values():
+            log.info(
+                "%s: staged %d records for %d day(s)%s",
+                table.name,
+                sum(table.inserted.values()),
+                len(table.days),
+                f", new columns {sorted(table.extra_types)}" if table.extra_types else "",
+            )
 
 
 @contextmanager
@@ -331,15 +369,36 @@ def stage(
     stager = _Stager(specs, workspace_id, days, buffer_rows, memory_keys)
     try:
         stager.run(tagged)
-        for table in stager.tables.values():
-            log.info(
-                "%s: staged %d records for %d day(s)%s",
-                table.name,
-                sum(table.inserted.values()),
-                len(days),
-                f", new columns {sorted(table.extra_types)}" if table.extra_types else "",
-            )
+        stager.log_staged()
         yield list(stager.tables.values())
+    finally:
+        stager.close()
+
+
+def stream(
+    specs: Sequence[TableSpec],
+    workspace_id: str,
+    days: tuple[date, ...],
+    tagged: Iterable[Tagged],
+    emit: Emit,
+    *,
+    buffer_rows: int = DEFAULT_BUFFER_ROWS,
+    memory_keys: int = DEFAULT_MEMORY_KEYS,
+) -> list[StagedTable]:
+    """Consume ``tagged`` with the checks of :func:`stage`, sending each flushed batch to ``emit``.
+
+    Nothing is spooled: ``emit(table, rows)`` gets a table's rows (every day's,
+    values in :attr:`StagedTable.columns` order as known at that moment) as
+    soon as ``buffer_rows`` records are buffered, and once more at the end. An
+    error (in ``tagged``, a check, or ``emit``) propagates after some batches
+    were emitted: the caller writes them in a transaction it can roll back.
+    Returns the tables with their counts, duplicates and extra columns.
+    """
+    stager = _Stager(specs, workspace_id, days, buffer_rows, memory_keys, emit=emit)
+    try:
+        stager.run(tagged)
+        stager.log_staged()
+        return list(stager.tables.values())
     finally:
         stager.close()
 

@@ -9,12 +9,15 @@ SQLite             types TEXT/INTEGER/REAL/BOOLEAN/DATE/TIMESTAMP (dates and
                    the start of the replace (concurrent writers wait up to the
                    lock timeout via ``busy_timeout``); bulk: ``executemany``.
 PostgreSQL         types TEXT/BIGINT/DOUBLE PRECISION/BOOLEAN/DATE/TIMESTAMPTZ/
-                   JSONB; lock: ``LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE``
-                   (conflicts with itself and other writers, not with readers,
-                   who keep seeing the old rows until commit), with
-                   ``SET LOCAL lock_timeout``; bulk: ``COPY … FROM STDIN``
-                   through psycopg 3 ``cursor.copy`` or psycopg2 ``copy_expert``,
-                   whichever driver the hook's connection is.
+                   JSONB; lock: a transaction advisory lock per table and
+                   day replaced (loads of other days go on; readers keep
+                   seeing the old rows until commit), with ``SET LOCAL
+                   lock_timeout``; bulk: ``COPY … FROM STDIN`` through psycopg 3
+                   ``cursor.copy`` or psycopg2 ``copy_expert``, whichever driver
+                   the hook's connection is; *streams*: rows are copied while
+                   the API is still paged, since the server parses and stores
+                   them in its own process (DDL is transactional, so a column
+                   that shows up mid-load is added in the same transaction).
 MySQL / MariaDB    types LONGTEXT (VARCHAR(191) in keys, to fit InnoDB's key
                    size in utf8mb4)/BIGINT/DOUBLE/BOOLEAN/DATE/DATETIME(6) (UTC)/
                    JSON; tables ``utf8mb4`` with a binary collation (ids compare
@@ -106,6 +109,10 @@ class Dialect:
     quote_char: str = '"'
     #: SQL for the connection's current schema; set: the catalog is read from information_schema.
     current_schema_sql: str | None = None
+    #: Write rows as they are staged, in the replace's transaction, rather than after the stream
+    #: ends (see ``SqlSink``): for a database that stores rows in its own process, with
+    #: transactional DDL and a :meth:`lock` that holds only the days replaced.
+    streams: bool = False
 
     # -- names and DDL ---------------------------------------------------------------
 
@@ -156,6 +163,14 @@ class Dialect:
             f"ALTER TABLE {self.qualify(schema, table)} ADD COLUMN {self.quote(column)} {self.column_type(kind, False)}"
         )
 
+    def change_column_type(self, schema: str | None, table: str, column: str, kind: ColumnType) -> str:
+        """Widen a column this load added (a streaming dialect's; values convert through a cast)."""
+        target = self.column_type(kind, False)
+        return (
+            f"ALTER TABLE {self.qualify(schema, table)} ALTER COLUMN {self.quote(column)} TYPE {target}"
+            f" USING {self.quote(column)}::{target}"
+        )
+
     def delete_partition(self, schema: str | None, table: str, partition: tuple[str, str], placeholder: str) -> str:
         """``DELETE`` of one workspace's day; parameters: (workspace id, day)."""
         workspace, day = map(self.quote, partition)
@@ -200,8 +215,10 @@ class Dialect:
     def begin(self, cur: Any) -> None:
         """Start the replace transaction (most drivers start one implicitly)."""
 
-    def lock(self, cur: Any, schema: str | None, table: str, timeout: float) -> None:
-        """Serialize replaces of ``table`` until the transaction ends."""
+    def lock(
+        self, cur: Any, schema: str | None, table: str, workspace_id: str, days: Sequence[date], timeout: float
+    ) -> None:
+        """Serialize replaces of ``days`` of ``table`` (or of the whole table) until the transaction ends."""
 
     def unlock(self, cur: Any, schema: str | None, table: str) -> None:
         """Release what :meth:`lock` took when the transaction end does not."""
@@ -314,9 +331,22 @@ class PostgresDialect(Dialect):
     if_not_exists: bool = True
     current_schema_sql: str | None = "current_schema()"
 
-    def lock(self, cur: Any, schema: str | None, table: str, timeout: float) -> None:
+    streams: bool = True
+
+    def lock(
+        self, cur: Any, schema: str | None, table: str, workspace_id: str, days: Sequence[date], timeout: float
+    ) -> None:
+        # A streaming replace holds its locks while the API is paged: one per (table, workspace,
+        # day), so a backfill's parallel runs of other days do not wait. The table is named by its
+        # OID (however the schema was spelled), the partition by a hash; a hash collision only
+        # makes two loads wait for each other. Taken in one sorted order: no deadlock.
         cur.execute(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
-        cur.execute(f"LOCK TABLE {self.qualify(schema, table)} IN SHARE ROW EXCLUSIVE MODE")
+        cur.execute(
+            "SELECT count(pg_advisory_xact_lock(hashtext(%s::regclass::oid::text), hashtext(p))) "
+            "FROM (SELECT p FROM unnest(%s::text[]) AS p ORDER BY p) AS partitions",
+            (self.qualify(schema, table), sorted(f"{workspace_id}/{day.isoformat()}" for day in days)),
+        )
+        cur.fetchall()
 
     def write_batches(
         self,
@@ -387,7 +417,9 @@ class MySqlDialect(Dialect):
 
     _LOCK_NAME = "CONCAT('codex:', SHA1(CONCAT(COALESCE(%s, DATABASE()), '.', %s)))"
 
-    def lock(self, cur: Any, schema: str | None, table: str, timeout: float) -> None:
+    def lock(
+        self, cur: Any, schema: str | None, table: str, workspace_id: str, days: Sequence[date], timeout: float
+    ) -> None:
         cur.execute(f"SELECT GET_LOCK({self._LOCK_NAME}, %s)", (schema, table, max(0, int(timeout))))
         (acquired,) = cur.fetchone()
         if acquired != 1:

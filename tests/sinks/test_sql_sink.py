@@ -208,6 +208,15 @@ def test_a_field_that_shows_up_mid_load_gets_a_column_null_for_the_rows_before(b
     assert [{k: r[k] for k in ALL_TYPES.column_names} for r in rows] == expected
 
 
+def test_a_field_whose_values_change_type_mid_load_ends_up_text_holding_them_all(backend):
+    # Spooling dialects learn the merged type before the write; streaming ones (PostgreSQL) add
+    # the column with the first type seen and widen it in the same transaction: int, float, text.
+    records = [thing(D1, 0, score=1), thing(D1, 1, score=2), thing(D1, 2, score=2.5), thing(D1, 3, score="x")]
+    backend.sink(buffer_rows=1).replace(ALL_TYPES, WS, [D1], records)
+    rows = backend.read(ALL_TYPES, types={"score": ColumnType.TEXT})
+    assert [r["score"] for r in rows] == ["1", "2", "2.5", "x"]
+
+
 def test_values_shared_by_consecutive_rows_and_values_that_differ_both_arrive(backend):
     # The sink adapts a value once for a run of rows holding that very object (the load's day and
     # loaded_at); equal values in distinct objects, and alternating ones, go through too.
@@ -365,6 +374,46 @@ def test_concurrent_overlapping_replaces_leave_one_copy(locking_backend):
     assert len(rows) == 900
     for day in (D1, D2, D3):  # each day is whole from one run
         assert len({r["note"] for r in rows if r["day"] == day}) == 1
+
+
+@pytest.mark.parametrize("name", ["postgres", "postgres_psycopg2"])
+def test_postgres_streams_holding_only_its_days_while_the_api_is_paged(name, tmp_path, monkeypatch):
+    db = make_backend(name, tmp_path, monkeypatch)
+    try:
+        sink = db.sink(buffer_rows=2)
+        sink.replace(ALL_TYPES, WS, [D1, D2], [thing(D1, 1), thing(D2, 1)])
+        streaming, release = threading.Event(), threading.Event()
+
+        def paged_slowly():
+            yield from (thing(D1, 10), thing(D1, 11), thing(D1, 12))  # past buffer_rows: rows are being written
+            streaming.set()
+            release.wait(30)
+            yield thing(D1, 13)
+
+        errors: list[BaseException] = []
+        slow = threading.Thread(target=lambda: _catch(errors, sink.replace, ALL_TYPES, WS, [D1], paged_slowly()))
+        slow.start()
+        try:
+            assert streaming.wait(30)
+            assert {r["id"] for r in db.read(ALL_TYPES) if r["day"] == D1} == {"id-1"}  # readers: the old rows
+            db.sink().replace(ALL_TYPES, WS, [D2], [thing(D2, 20)])  # another day of the table: no wait
+            with pytest.raises(Exception, match="lock timeout"):  # the same day waits, here 0.3 s
+                db.sink(lock_timeout=0.3).replace(ALL_TYPES, WS, [D1], [thing(D1, 30)])
+        finally:
+            release.set()
+            slow.join()
+        assert errors == []
+        ids = {(r["day"], r["id"]) for r in db.read(ALL_TYPES)}
+        assert ids == {(D1, "id-10"), (D1, "id-11"), (D1, "id-12"), (D1, "id-13"), (D2, "id-20")}
+    finally:
+        db.drop_all()
+
+
+def _catch(errors: list[BaseException], fn, *args) -> None:
+    try:
+        fn(*args)
+    except BaseException as e:  # surfaced by the test
+        errors.append(e)
 
 
 def test_from_conn_id_and_dialect_detection(monkeypatch):
