@@ -35,8 +35,8 @@ from bench.config import FULL  # noqa: E402
 from bench.memory import SQL_CONN_ID, destination  # noqa: E402
 
 SAMPLE_RATE = 200
-#: Frames of the load itself: samples of the interpreter starting up are left out.
-LOAD_FRAME = "CodexLoadOperator.load ("
+#: Frames of the load itself, per thread: samples of the interpreter starting up are left out.
+LOAD_FRAMES = {"load": "CodexLoadOperator.load (", "writer": "BackgroundWriter._run ("}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,20 +98,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_profile(raw: Path, top: int) -> None:
-    """Seconds per frame from py-spy's raw (collapsed stacks) output, own time then in all."""
+    """Seconds per frame from py-spy's raw (collapsed stacks) output, own time then in all.
+
+    The load's own thread and the SQL sink's writer thread (PostgreSQL) are
+    counted apart first: they run side by side, sharing the GIL.
+    """
     own: collections.Counter[str] = collections.Counter()
     within: collections.Counter[str] = collections.Counter()
+    per_thread: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if LOAD_FRAME not in stack:
+        thread = next((name for name, frame in LOAD_FRAMES.items() if frame in stack), None)
+        if thread is None:
             continue
         frames, samples = stack.split(";"), int(count)
         total += samples
+        per_thread[thread] += samples
         own[frames[-1]] += samples
         for frame in set(frames):
             within[frame] += samples
-    print(f"py-spy: {total / SAMPLE_RATE:.2f}s of samples in the load")
+    threads = ", ".join(f"{name} thread {per_thread[name] / SAMPLE_RATE:.2f}s" for name in LOAD_FRAMES)
+    print(f"py-spy: {total / SAMPLE_RATE:.2f}s of samples in the load ({threads})")
     for title, counter in (("own time", own), ("in all (callees included)", within)):
         print(f"-- {title}")
         for frame, samples in counter.most_common(top):

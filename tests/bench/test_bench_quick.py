@@ -78,3 +78,21 @@ def test_profile_load_times_one_load(dataset):
     assert requests > 0, measured[0]
     if dataset == "usage":  # a compliance day can be quiet at this size; a month of usage is not
         assert rows > 0, measured[0]
+
+
+def test_profile_counts_the_load_thread_and_the_writer_thread_and_nothing_else(tmp_path, capsys):
+    sys.path.insert(0, str(REPO))
+    from bench.profile_load import SAMPLE_RATE, print_profile
+
+    raw = tmp_path / "py-spy.txt"
+    raw.write_text(
+        "<module> (x.py:1);CodexLoadOperator.load (operators/codex.py:9);flatten (tables/a.py:3) 400\n"
+        "<module> (x.py:1);CodexLoadOperator.load (operators/codex.py:9);stage (sinks/_staging.py:5) 200\n"
+        "_bootstrap (threading.py:1);BackgroundWriter._run (sinks/_background.py:9);write_row (psycopg/c.py:1) 100\n"
+        "<module> (x.py:1);import airflow (airflow/__init__.py:1) 999\n"
+    )
+    print_profile(raw, top=5)
+    out = capsys.readouterr().out
+    assert f"py-spy: {700 / SAMPLE_RATE:.2f}s of samples in the load" in out
+    assert f"load thread {600 / SAMPLE_RATE:.2f}s, writer thread {100 / SAMPLE_RATE:.2f}s" in out
+    assert "import airflow" not in out
