@@ -6,7 +6,9 @@ The sandbox runs in its own process with case 1's or case 2's data (``--users``,
 ``--events`` shrink it); each rep is a fresh interpreter running the operator's
 load logic (``bench/memory.py --child``: the sandbox over HTTP, flatten, stage,
 write) into an empty PostgreSQL schema or SQLite file. A first, unmeasured rep
-makes the sandbox generate and cache its data. With ``--py-spy`` (installed
+makes the sandbox generate and cache its data. ``--reload`` loads every rep
+into the same place, so each replaces a day already loaded (its ``DELETE``
+included), as ``bench/run.py``'s reps do. With ``--py-spy`` (installed
 apart: ``pip install py-spy``) the last rep runs under ``py-spy record``, and the
 frames with the most samples of their own, then the most samples in all, are
 printed: the profiles quoted in ``bench/RESULTS.md`` came from here.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import re
@@ -49,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", nargs="?", const="py-spy", metavar="PATH",
                         help="profile the last rep with py-spy (the command, or its path)")
     parser.add_argument("--top", type=int, default=25, help="frames to print per list")
+    parser.add_argument("--reload", action="store_true",
+                        help="every rep into the same schema or file: each replaces a loaded day, as run.py's reps do")
     args = parser.parse_args(argv)
     spy = shutil.which(args.py_spy) if args.py_spy else None
     if args.py_spy and spy is None:
@@ -63,11 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow-home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     config = {"users": args.users, "events_per_day": args.events, "today": today.isoformat(), "cache_bytes": 6 << 30}
     try:
-        with sandbox_proc.running(config, work / "sandbox.log") as sandbox:
+        with contextlib.ExitStack() as stack:
+            sandbox = stack.enter_context(sandbox_proc.running(config, work / "sandbox.log"))
             codex = json.dumps(sandbox.connection(requests_per_minute=1_000_000))
+            shared = stack.enter_context(destination(args.db, work)) if args.reload else None
             for rep in range(args.reps + 1):
                 profiled = args.py_spy and rep == args.reps
-                with destination(args.db, work) as sql:
+                with contextlib.nullcontext(shared) if shared else destination(args.db, work) as sql:
                     command = {
                         "env": {"AIRFLOW_CONN_CODEX_DEFAULT": codex, f"AIRFLOW_CONN_{SQL_CONN_ID.upper()}": sql},
                         "dataset": args.dataset,

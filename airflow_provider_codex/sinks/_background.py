@@ -44,8 +44,17 @@ class WriteAborted(Exception):
 class BackgroundWriter(Generic[K, T]):
     """Run ``write(key, items)`` in one worker thread for each run of items with the same key."""
 
-    def __init__(self, write: Callable[[K, Iterator[T]], None], *, depth: int = 4, name: str = "codex-writer") -> None:
+    def __init__(
+        self,
+        write: Callable[[K, Iterator[T]], None],
+        *,
+        depth: int = 4,
+        name: str = "codex-writer",
+        first: Callable[[], None] | None = None,
+    ) -> None:
+        """``first``: work for the worker before any item (a replace's ``DELETE``), run while the caller goes on."""
         self._write = write
+        self._first = first
         self._queue: queue.Queue[tuple[K, T] | str] = queue.Queue(maxsize=max(1, depth))
         self._next: tuple[K, T] | str = _END
         self._error: BaseException | None = None
@@ -90,6 +99,8 @@ class BackgroundWriter(Generic[K, T]):
 
     def _run(self) -> None:
         try:
+            if self._first is not None:
+                self._first()
             self._next = self._queue.get()
             while isinstance(self._next, tuple):
                 key = self._next[0]

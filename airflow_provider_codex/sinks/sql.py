@@ -23,8 +23,10 @@ records come, and once the first batch has passed them the transaction opens
 (tables created, days locked and deleted) and a worker thread
 (:mod:`._background`) copies every batch as it is flushed, while this
 thread goes on with the API's next pages. The server parses and stores rows
-on its own core: for a day of compliance events that took the load from
-33 s to 21 s (``bench/profile_load.py compliance_events``). An error anywhere
+on its own core, the days' ``DELETE`` included: for a day of compliance
+events that took the load from 33 s to 21 s into an empty table, 29-32 s to
+25-26 s replacing a loaded day (``bench/profile_load.py compliance_events
+[--reload]``). An error anywhere
 rolls the whole transaction back; the lock covers only the days replaced, so
 other days of the table load meanwhile.
 """
@@ -269,21 +271,19 @@ class SqlSink(TableSink):
         by_name = {spec.name: spec for spec in specs}
         added: dict[str, dict[str, ColumnType]] = {spec.name: {} for spec in specs}
         deleted: dict[str, dict[date, int]] = {}
+        tables = [(spec, [(c.name, c.type) for c in spec.columns]) for spec in specs]
+
+        def delete_days(cur: Any) -> None:
+            for spec in specs:
+                deleted[spec.name] = self._delete_days(cur, spec, workspace_id, days, clear)
+
         with ExitStack() as opened:
             writer: BackgroundWriter[_RunKey, list[Row]] | None = None
 
-            def begin() -> tuple[Any, Any]:
-                """The transaction, its days deleted: opened at the first rows, or at the end if none."""
-                tables = [(spec, [(c.name, c.type) for c in spec.columns]) for spec in specs]
-                conn, cur = opened.enter_context(self._transaction(tables, workspace_id, days))
-                for spec in specs:
-                    deleted[spec.name] = self._delete_days(cur, spec, workspace_id, days, clear)
-                return conn, cur
-
             def emit(table: StagedTable, rows: list[Row]) -> None:
                 nonlocal writer
-                if writer is None:
-                    conn, cur = begin()
+                if writer is None:  # the first checked rows: open the transaction
+                    conn, cur = opened.enter_context(self._transaction(tables, workspace_id, days))
 
                     def write(key: _RunKey, batches: Iterator[list[Row]]) -> None:
                         name, columns = key
@@ -292,16 +292,20 @@ class SqlSink(TableSink):
                         self._write_rows(cur, spec, columns, batches)
 
                     # The queue holds as many rows as the stager buffers: memory stays within twice that.
+                    # The worker deletes the days first: the server does that too while this thread parses.
                     depth = max(2, self.buffer_rows // self.batch_size)
-                    writer = opened.enter_context(BackgroundWriter(write, depth=depth, name="codex-sql-writer"))
+                    writer = opened.enter_context(
+                        BackgroundWriter(write, depth=depth, name="codex-sql-writer", first=lambda: delete_days(cur))
+                    )
                 key = (table.name, tuple(table.columns))
                 for start in range(0, len(rows), self.batch_size):
                     writer.put(key, rows[start : start + self.batch_size])
 
             staged = stream(specs, workspace_id, days, tagged, emit, buffer_rows=self.buffer_rows)
             if writer is None:  # no rows: the days still end up empty
-                begin()
-            results = {t.name: t.result(deleted[t.name]) for t in staged}
+                _, cur = opened.enter_context(self._transaction(tables, workspace_id, days))
+                delete_days(cur)
+        results = {t.name: t.result(deleted[t.name]) for t in staged}  # the worker has ended: all counted
         self._log_results(results)
         return results
 
