@@ -341,7 +341,9 @@ class _Stager:
         self._buffers.clear()
         self._buffered = 0
 
-    def log_staged(self) -> None:
+    def consume(self, tagged: Iterable[Tagged]) -> list[StagedTable]:
+        """The single pass over ``tagged``; the tables with their counts, logged."""
+        self.run(tagged)
         for table in self.tables.values():
             log.info(
                 "%s: staged %d records for %d day(s)%s",
@@ -350,7 +352,7 @@ class _Stager:
                 len(table.days),
                 f", new columns {sorted(table.extra_types)}" if table.extra_types else "",
             )
-
+        return list(self.tables.values())
 
 @contextmanager
 def stage(
@@ -368,9 +370,7 @@ def stage(
     """
     stager = _Stager(specs, workspace_id, days, buffer_rows, memory_keys)
     try:
-        stager.run(tagged)
-        stager.log_staged()
-        yield list(stager.tables.values())
+        yield stager.consume(tagged)
     finally:
         stager.close()
 
@@ -396,9 +396,7 @@ def stream(
     """
     stager = _Stager(specs, workspace_id, days, buffer_rows, memory_keys, emit=emit)
     try:
-        stager.run(tagged)
-        stager.log_staged()
-        return list(stager.tables.values())
+        return stager.consume(tagged)
     finally:
         stager.close()
 

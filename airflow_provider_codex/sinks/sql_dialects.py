@@ -164,12 +164,8 @@ class Dialect:
         )
 
     def change_column_type(self, schema: str | None, table: str, column: str, kind: ColumnType) -> str:
-        """Widen a column this load added (a streaming dialect's; values convert through a cast)."""
-        target = self.column_type(kind, False)
-        return (
-            f"ALTER TABLE {self.qualify(schema, table)} ALTER COLUMN {self.quote(column)} TYPE {target}"
-            f" USING {self.quote(column)}::{target}"
-        )
+        """Widen a column this load added, in the open transaction: what a streaming dialect needs."""
+        raise NotImplementedError(f"the {self.name} dialect does not stream, so it never widens a column mid-load")
 
     def delete_partition(self, schema: str | None, table: str, partition: tuple[str, str], placeholder: str) -> str:
         """``DELETE`` of one workspace's day; parameters: (workspace id, day)."""
@@ -332,6 +328,13 @@ class PostgresDialect(Dialect):
     current_schema_sql: str | None = "current_schema()"
 
     streams: bool = True
+
+    def change_column_type(self, schema: str | None, table: str, column: str, kind: ColumnType) -> str:
+        target = self.column_type(kind, False)
+        return (
+            f"ALTER TABLE {self.qualify(schema, table)} ALTER COLUMN {self.quote(column)} TYPE {target}"
+            f" USING {self.quote(column)}::{target}"
+        )
 
     def lock(
         self, cur: Any, schema: str | None, table: str, workspace_id: str, days: Sequence[date], timeout: float
