@@ -9,9 +9,10 @@ write) into an empty PostgreSQL schema or SQLite file. A first, unmeasured rep
 makes the sandbox generate and cache its data. ``--reload`` loads every rep
 into the same place, so each replaces a day already loaded (its ``DELETE``
 included), as ``bench/run.py``'s reps do. With ``--py-spy`` (installed
-apart: ``pip install py-spy``) the last rep runs under ``py-spy record``, and the
-frames with the most samples of their own, then the most samples in all, are
-printed: the profiles quoted in ``bench/RESULTS.md`` came from here.
+apart: ``pip install py-spy``) the last rep runs under ``py-spy record`` (with
+``--idle``, time spent waiting counts too), and the frames with the most
+samples of their own, then the most samples in all, are printed: the profiles
+quoted in ``bench/RESULTS.md`` came from here.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=FULL.events_per_day)
     parser.add_argument("--py-spy", nargs="?", const="py-spy", metavar="PATH",
                         help="profile the last rep with py-spy (the command, or its path)")
+    parser.add_argument("--idle", action="store_true",
+                        help="with --py-spy: count threads waiting (for the API, the server, the queue) too")
     parser.add_argument("--top", type=int, default=25, help="frames to print per list")
     parser.add_argument("--reload", action="store_true",
                         help="every rep into the same schema or file: each replaces a loaded day, as run.py's reps do")
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                     run = [sys.executable, str(REPO / "bench" / "memory.py"), "--child", json.dumps(command)]
                     if spy and profiled:
                         raw = work / "py-spy.txt"
-                        run = [spy, "record", "-r", str(SAMPLE_RATE), "-f", "raw", "-o", str(raw), "--", *run]
+                        idle = ["--idle"] if args.idle else []
+                        run = [spy, "record", *idle, "-r", str(SAMPLE_RATE), "-f", "raw", "-o", str(raw), "--", *run]
                     done = subprocess.run(run, capture_output=True, text=True, cwd=REPO, env=env, check=False)
                 if done.returncode != 0:
                     sys.stderr.write(done.stderr[-4000:])
