@@ -179,7 +179,8 @@ class SpawnRunner:
             output, _ = proc.communicate()
         if proc.returncode != 0:
             raise RuntimeError(f"{name}: the load failed (exit {proc.returncode}); see {self.logs / name}.log")
-        return json.loads(output.decode().strip().splitlines()[-1])
+        result: dict[str, Any] = json.loads(output.decode().strip().splitlines()[-1])
+        return result
 
     def close(self) -> None:
         pass
@@ -206,7 +207,8 @@ class ForkRunner:
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"the zygote died (exit {self.proc.wait()}); see {self.logs / 'zygote.log'}")
-        return json.loads(line)
+        message: dict[str, Any] = json.loads(line)
+        return message
 
     def run(self, command: dict[str, Any], name: str) -> dict[str, Any]:
         if not self.ready:
@@ -220,7 +222,8 @@ class ForkRunner:
         ended = self._read()
         if ended["status"] != 0:
             raise RuntimeError(f"{name}: the load failed (exit {ended['status']}); see {self.logs / name}.log")
-        return json.loads(result.read_text())
+        loaded: dict[str, Any] = json.loads(result.read_text())
+        return loaded
 
     def close(self) -> None:
         if self.proc.stdin:

@@ -80,5 +80,5 @@ with _dag("bench_httpop") as bench_httpop:
     def load(tables: dict[str, list[list[Any]]], params: dict[str, Any] | None = None) -> dict[str, int]:
         return httpop_flatten.insert(tables, (params or {})["sql_conn_id"], (params or {}).get("schema") or None)
 
-    load(fetch.output)
+    load(fetch.output)  # type: ignore[arg-type]  # an XComArg: the value at run time
 
