@@ -101,7 +101,7 @@ def run_load(command: dict[str, Any]) -> dict[str, Any]:
     operator = CodexToSqlOperator(task_id="bench_memory", dataset=command["dataset"], sql_conn_id=SQL_CONN_ID)
     hook = CodexHook()
     window = Window.of_days(date.fromisoformat(command["first"]), date.fromisoformat(command["last"]))
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     try:
         summary = operator.load(hook, get_dataset(command["dataset"]), window).as_dict()
     finally:
@@ -109,6 +109,7 @@ def run_load(command: dict[str, Any]) -> dict[str, Any]:
     return {
         "rows": summary["total_rows"],
         "wall_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - started_cpu,  # every thread of this process
         "requests": summary.get("requests", 0),
         "pages": summary["pages"],
         "files": summary["files"],

@@ -13,6 +13,12 @@ apart: ``pip install py-spy``) the last rep runs under ``py-spy record`` (with
 ``--idle``, time spent waiting counts too), and the frames with the most
 samples of their own, then the most samples in all, are printed: the profiles
 quoted in ``bench/RESULTS.md`` came from here.
+
+Each rep also prints the CPU seconds it cost: the load's own (every thread of
+its process, from the load's start to its end), the sandbox's and the local
+PostgreSQL server's (Linux ``/proc``; backends that exited included). Their sum
+over the machine's cores is the shortest wall time that work could take here,
+however well it overlapped.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -85,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                         "last": last.isoformat(),
                     }
                     run = [sys.executable, str(REPO / "bench" / "memory.py"), "--child", json.dumps(command)]
+                    cpu = CpuAccount(sandbox.process.pid)
                     if spy and profiled:
                         raw = work / "py-spy.txt"
                         idle = ["--idle"] if args.idle else []
@@ -101,11 +110,70 @@ def main(argv: list[str] | None = None) -> int:
                     f"{result['requests']} requests, peak {result['peak_rss_mb']:.0f} MiB",
                     flush=True,
                 )
+                print(f"  {cpu.spent(result['cpu_s']).describe(result['wall_s'])}", flush=True)
                 if profiled:
                     print_profile(raw, args.top)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+@dataclass(frozen=True)
+class CpuSpent:
+    """CPU seconds of one rep, per process group."""
+
+    load: float
+    sandbox: float
+    postgres: float
+
+    def describe(self, wall: float) -> str:
+        total, cores = self.load + self.sandbox + self.postgres, os.cpu_count() or 1
+        return (
+            f"cpu: load {self.load:.2f}s, sandbox {self.sandbox:.2f}s, postgres {self.postgres:.2f}s; "
+            f"{total:.2f}s in all = {total / cores:.2f}s of wall time at least on {cores} cores (took {wall:.2f}s)"
+        )
+
+
+class CpuAccount:
+    """CPU time spent from now on by one process (the sandbox) and by the local PostgreSQL server.
+
+    From ``/proc``: a PostgreSQL backend that exits adds its time to the
+    postmaster's (``cutime``/``cstime``), so the sum over ``postgres`` processes
+    of their own and their children's time counts the load's backend too.
+    Zero where ``/proc`` is missing or the server is not local.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._start = self._now()
+
+    def spent(self, load: float) -> CpuSpent:
+        """What was spent since; ``load``: the load's own CPU seconds, as its process measured them."""
+        (sandbox_0, postgres_0), (sandbox_1, postgres_1) = self._start, self._now()
+        return CpuSpent(load, sandbox_1 - sandbox_0, postgres_1 - postgres_0)
+
+    def _now(self) -> tuple[float, float]:
+        sandbox = sum(_proc_times(self._pid)[:2])
+        postgres = sum(sum(_proc_times(pid)) for pid in _pids(lambda name: name == "postgres"))
+        return sandbox, postgres
+
+
+def _pids(wanted: Callable[[str], bool]) -> Iterator[int]:
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if wanted((entry / "comm").read_text().strip()):
+                yield int(entry.name)
+
+
+def _proc_times(pid: int) -> tuple[float, float, float, float]:
+    """``(utime, stime, cutime, cstime)`` of ``pid`` in seconds; zeros when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0, 0.0, 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(v) / tick for v in fields[11:15])
+    return utime, stime, cutime, cstime
 
 
 def print_profile(raw: Path, top: int) -> None:

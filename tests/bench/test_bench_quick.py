@@ -78,6 +78,37 @@ def test_profile_load_times_one_load(dataset):
     assert requests > 0, measured[0]
     if dataset == "usage":  # a compliance day can be quiet at this size; a month of usage is not
         assert rows > 0, measured[0]
+    lines = done.stdout.splitlines()
+    cpu = lines[lines.index(measured[0]) + 1]
+    assert cpu.strip().startswith("cpu: load ") and "of wall time at least on" in cpu, done.stdout
+
+
+@pytest.mark.databases
+def test_the_cpu_account_counts_a_process_and_postgres_backends_that_have_exited():
+    """Counts, not timings: work known to take CPU shows up in the right column, none elsewhere."""
+    import os
+    import time
+
+    import psycopg
+
+    sys.path.insert(0, str(REPO))
+    from bench.profile_load import CpuAccount
+
+    pg_uri = os.environ.get("CODEX_TEST_PG_URI", "postgresql://postgres@127.0.0.1:5432/test")
+    account = CpuAccount(os.getpid())
+    with psycopg.connect(pg_uri) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        conn.execute("SELECT count(*) FROM generate_series(1, 5000000)").fetchone()
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{backend}").exists() and time.monotonic() < deadline:  # until the postmaster reaped it
+        time.sleep(0.05)
+    spun = time.process_time()
+    while time.process_time() - spun < 0.3:  # this process: the "sandbox" of the account
+        pass
+    spent = account.spent(load=1.5)
+    assert spent.load == 1.5
+    assert spent.postgres >= 0.1, spent  # the backend's query, counted after it exited
+    assert spent.sandbox >= 0.2, spent
 
 
 def test_profile_counts_the_load_thread_and_the_writer_thread_and_nothing_else(tmp_path, capsys):
