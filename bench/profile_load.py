@@ -33,7 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -154,14 +154,15 @@ class CpuAccount:
 
     def _now(self) -> tuple[float, float]:
         sandbox = sum(_proc_times(self._pid)[:2])
-        postgres = sum(sum(_proc_times(pid)) for pid in _pids(lambda name: name == "postgres"))
+        postgres = sum(sum(_proc_times(pid)) for pid in _pids_named("postgres"))
         return sandbox, postgres
 
 
-def _pids(wanted: Callable[[str], bool]) -> Iterator[int]:
+def _pids_named(name: str) -> Iterator[int]:
+    """The processes whose command name (``/proc/PID/comm``) is ``name``."""
     for entry in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError):
-            if wanted((entry / "comm").read_text().strip()):
+            if (entry / "comm").read_text().strip() == name:
                 yield int(entry.name)
 
 

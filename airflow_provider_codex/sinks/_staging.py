@@ -354,6 +354,7 @@ class _Stager:
             )
         return list(self.tables.values())
 
+
 @contextmanager
 def stage(
     specs: Sequence[TableSpec],

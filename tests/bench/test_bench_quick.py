@@ -85,7 +85,7 @@ def test_profile_load_times_one_load(dataset):
 
 @pytest.mark.databases
 def test_the_cpu_account_counts_a_process_and_postgres_backends_that_have_exited():
-    """Counts, not timings: work known to take CPU shows up in the right column, none elsewhere."""
+    """Counts, not timings: work known to take CPU shows up in the column it belongs to."""
     import os
     import time
 
