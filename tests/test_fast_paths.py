@@ -71,8 +71,10 @@ def test_usage_flatten_keeps_records_and_order(rows):
     for row in user_rows:
         base = {**ctx.base(TODAY), "user_id": row["user_id"]}
         expected.append((grain.daily.spec.name, grain.daily.fill_slow(dict(base), row)))
-        for shape, items, counters in ((grain.clients, row.get("clients"), analytics_tables._CLIENT_COUNTERS),
-                                       (grain.models, row.get("models"), analytics_tables._MODEL_COUNTERS)):
+        for shape, items, counters in (
+            (grain.clients, row.get("clients"), analytics_tables._CLIENT_COUNTERS),
+            (grain.models, row.get("models"), analytics_tables._MODEL_COUNTERS),
+        ):
             by_key: dict = {}
             for item in items or []:
                 record = shape.fill_slow(dict(base), item)
@@ -112,3 +114,23 @@ def test_deduplication_on_disk_of_snapshot_keys():
     tagged = [(CODEX_TASKS.name, {"workspace_id": "ws", "snapshot_day": day, "id": x}) for x in ids]
     with stage([CODEX_TASKS], "ws", (day,), iter(tagged), memory_keys=1) as tables:
         assert tables[0].duplicates == 3
+
+
+def test_the_vectorized_type_check_finds_the_first_value_the_per_value_rule_refuses():
+    """``first_misfit`` checks a batch's column in a few C-speed passes; ``fits`` is the rule, value by value."""
+    import math
+    import random
+
+    from airflow_provider_codex.tables import ColumnType
+    from airflow_provider_codex.tables.schema import INT64_MAX, INT64_MIN, first_misfit, fits
+
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    numbers = [0, 1, -5, 0.0, 2.5, -1e300, 1e300, INT64_MAX, INT64_MIN, INT64_MAX + 1, INT64_MIN - 1, 10**400]
+    others = [None, math.inf, -math.inf, math.nan, True, False, "", "x", "1", {"a": 1}, [1], TODAY, moment]
+    pool = numbers + others
+    rng = random.Random(5)
+    for kind in ColumnType:
+        for _ in range(300):
+            values = rng.choices(pool, k=rng.randint(0, 12))
+            expected = next((i for i, v in enumerate(values) if v is not None and not fits(kind, v)), None)
+            assert first_misfit(kind, values) == expected, (kind, values)

@@ -25,10 +25,13 @@ from typing import Any
 from airflow_provider_codex.api import jsonio
 from airflow_provider_codex.tables.content import ContentPolicy
 from airflow_provider_codex.tables.schema import (
+    CONTRACT_HINT,
     Column,
     ColumnType,
+    ColumnValueError,
     Record,
     TableSpec,
+    describe,
     snake_case,
     validate_identifier,
 )
@@ -77,18 +80,48 @@ class FlattenContext:
         return self.days is None or day in self.days
 
 
+#: The instants a record may hold: what every destination stores (MariaDB's DATETIME starts
+#: at year 1000, Python's datetime ends with year 9999).
+EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+#: In Unix seconds, up to the last whole second: a float just below the end rounds up to year 10000.
+_EARLIEST_UNIX, _LATEST_UNIX = int(EARLIEST.timestamp()), int(LATEST.replace(microsecond=0).timestamp())
+
+
+def timestamp_error(what: str, value: Any, expected: str = "a timestamp") -> ColumnValueError:
+    """The contract error of a time field the API sent that no destination could store."""
+    shown = "missing" if value is None else describe(value)
+    return ColumnValueError(
+        f"{what}: {shown}, expected {expected} between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC). {CONTRACT_HINT}"
+    )
+
+
+def utc_from_unix(seconds: Any, what: str) -> datetime:
+    """A Unix time (seconds) as an aware UTC datetime; anything else, or out of range: :class:`ColumnValueError`."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not _EARLIEST_UNIX <= seconds <= _LATEST_UNIX
+    ):
+        raise timestamp_error(what, seconds, "a Unix time")  # NaN fails the range comparison too
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 @lru_cache(maxsize=4096)
 def day_of_unix(seconds: int | float) -> date:
     """The UTC day of a Unix time (cached: a window has few distinct starts)."""
-    return datetime.fromtimestamp(seconds, UTC).date()
+    return utc_from_unix(seconds, _START_TIME).date()
 
 
 def row_day(row: Mapping[str, Any]) -> date:
     """The UTC day of an analytics row, from its ``start_time``."""
     start = row.get("start_time")
     if isinstance(start, bool) or not isinstance(start, int | float):
-        raise ValueError(f"analytics row without a numeric start_time (got {type(start).__name__})")
+        raise timestamp_error(_START_TIME, start, "a Unix time")
     return day_of_unix(start)
+
+
+_START_TIME = "an analytics row's start_time"
 
 
 def key_text(value: Any) -> str:
@@ -202,8 +235,12 @@ class Shape:
         for column, name, is_key in self._top:
             assign("    ", "get", column, name, is_key)
         scope: dict[str, Any] = {
-            "key_text": key_text, "json_text": json_text, "json_extra": _json_extra, "extras": self._extras,
-            "known_top": self._known_top, "EXTRA_JSON": EXTRA_JSON,
+            "key_text": key_text,
+            "json_text": json_text,
+            "json_extra": _json_extra,
+            "extras": self._extras,
+            "known_top": self._known_top,
+            "EXTRA_JSON": EXTRA_JSON,
         }
         for index, (container, cols) in enumerate(self._nested):
             scope[f"known_{index}"] = self._known_nested[container]
@@ -266,13 +303,24 @@ def _json_extra(record: Record, path: str, value: Any) -> None:
 
 
 def merge_counters(into: Record, other: Record, columns: Iterable[str]) -> None:
-    """Add ``other``'s counters to ``into``: null + x = x, null + null = null."""
+    """Add ``other``'s counters to ``into``: null + x = x, null + null = null.
+
+    Only numbers add up: a value that is not one (a string, an object, a bool)
+    is kept instead, for staging to refuse with the column's name
+    (:func:`~.schema.first_misfit`), not lost in a sum or a ``TypeError``.
+    """
     for column in columns:
         b = other.get(column)
         if b is None:
             continue
         a = into.get(column)
-        into[column] = b if a is None else a + b
+        if a is None or type(b) not in _NUMBERS:
+            into[column] = b
+        elif type(a) in _NUMBERS:
+            into[column] = a + b
+
+
+_NUMBERS = frozenset((int, float))
 
 
 def daily_spec(name: str, fields: Iterable[Field], doc: str) -> TableSpec:

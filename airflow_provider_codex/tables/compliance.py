@@ -22,14 +22,18 @@ from typing import Any
 
 from airflow_provider_codex.tables._rows import (
     DAY,
+    EARLIEST,
+    LATEST,
     LOADED_AT,
     WORKSPACE_ID,
     FlattenContext,
     json_text,
     key_text,
     text_or_json,
+    timestamp_error,
+    utc_from_unix,
 )
-from airflow_provider_codex.tables.schema import Column, ColumnType, TableSpec, Tagged
+from airflow_provider_codex.tables.schema import Column, ColumnType, ColumnValueError, TableSpec, Tagged, describe
 
 _T, _I = ColumnType.TEXT, ColumnType.INTEGER
 
@@ -76,21 +80,25 @@ def _obj(parent: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else _EMPTY
 
 
-def parse_timestamp(value: Any) -> datetime:
+def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
     """An event ``timestamp`` (ISO 8601, or Unix seconds) as an aware UTC datetime.
 
-    A timestamp without a zone is read as UTC, the API's zone.
+    A timestamp without a zone is read as UTC, the API's zone. Anything else
+    (no timestamp, garbage, an instant no destination stores) is a
+    :class:`~.schema.ColumnValueError` naming ``what``.
     """
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"compliance record with an unreadable timestamp {value!r}") from None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    else:
-        raise ValueError(f"compliance record without a timestamp (got {type(value).__name__})")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return utc_from_unix(value, what)
+    if not isinstance(value, str):
+        raise timestamp_error(what, value, "ISO 8601 text or a Unix time")
+    try:
+        moment = datetime.fromisoformat(value)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves year 1 or 9999 out of range
+        raise timestamp_error(what, value) from None
+    if not EARLIEST <= moment <= LATEST:
+        raise timestamp_error(what, value)
+    return moment
 
 
 def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: FlattenContext) -> Iterator[Tagged]:
@@ -98,7 +106,7 @@ def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: Flatten
 
     ``ctx.content_policy`` is required; ``ctx.days`` keeps only those days'
     events. A record without ``event_id`` or ``timestamp`` cannot be placed
-    and raises ``ValueError`` (the contract says both are always there).
+    and raises :class:`~.schema.ColumnValueError` (the contract says both are always there).
     """
     policy = ctx.content_policy
     if policy is None:
@@ -110,8 +118,13 @@ def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: Flatten
     for record in records:
         event_id = record.get("event_id")
         if event_id is None or event_id == "":
-            raise ValueError("compliance record without an event_id")
-        moment = parse_timestamp(record.get("timestamp"))
+            raise ColumnValueError(
+                f"{name}: a compliance record without an event_id, which the API's contract promises"
+            )
+        try:
+            moment = parse_timestamp(record.get("timestamp"))
+        except ColumnValueError as bad:
+            raise ColumnValueError(f"{name}, event_id={describe(event_id)}: {bad}") from None
         day = moment.date()
         if not ctx.wants(day):
             continue

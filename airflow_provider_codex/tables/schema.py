@@ -8,17 +8,26 @@ Records are plain ``dict``s keyed by column name, never objects validated per
 row: flatteners sit on a hot path. A record may carry keys that are not in the
 spec (fields a newer API version brings); sinks add columns for them, with the
 type inferred from the values (:func:`infer_type`).
+
+What a value of each type is (:data:`VALUE_TYPES`, :func:`fits`) is decided
+here, once, for every sink: a value that does not fit its column is a
+:class:`ColumnValueError` before anything is written, whatever the database
+would have done with it (refused it, rounded it, or stored it as it came).
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, TypeAlias
+
+from airflow_provider_codex.api.errors import CodexContractError
 
 #: One flat row of a table: column name -> value (``None`` = unavailable).
 Record: TypeAlias = dict[str, Any]
@@ -64,18 +73,137 @@ def snake_case(name: str) -> str:
     return _NON_WORD.sub("_", _CAMEL.sub("_", name).lower()).strip("_")
 
 
+#: The range of an INTEGER column (and of an integer in a FLOAT one): signed 64 bits, what every database binds.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+#: What a record holds in a column of each type (``None`` aside): the Python types a value may
+#: be, and the subclasses among them it may not (``bool`` is an ``int``, ``datetime`` a ``date``).
+#: JSON columns hold JSON text, serialized by the flattener. :func:`fits` adds the ranges.
+VALUE_TYPES: Mapping[ColumnType, tuple[tuple[type, ...], tuple[type, ...]]] = MappingProxyType(
+    {
+        ColumnType.TEXT: ((str,), ()),
+        ColumnType.INTEGER: ((int,), (bool,)),
+        ColumnType.FLOAT: ((int, float), (bool,)),
+        ColumnType.BOOLEAN: ((bool,), ()),
+        ColumnType.DATE: ((date,), (datetime,)),
+        ColumnType.TIMESTAMP: ((datetime,), ()),
+        ColumnType.JSON: ((str,), ()),
+    }
+)
+_EXPECTED = MappingProxyType(
+    {
+        ColumnType.TEXT: "a string",
+        ColumnType.INTEGER: "an integer of at most 64 bits",
+        ColumnType.FLOAT: "a finite number",
+        ColumnType.BOOLEAN: "true or false",
+        ColumnType.DATE: "a date",
+        ColumnType.TIMESTAMP: "a timestamp",
+        ColumnType.JSON: "JSON text",
+    }
+)
+
+
+class ColumnValueError(CodexContractError, ValueError):
+    """A value that does not fit its column's type: the API sent what its contract does not allow.
+
+    Raised before anything of the window is replaced; a retry gets the same
+    value again, so it is permanent. The message names the table, the column,
+    the row's key and an excerpt of the value (never a whole text).
+    """
+
+
+#: How every :class:`ColumnValueError` ends: what happened to the load, and what to do.
+CONTRACT_HINT = (
+    "The API sent a value its contract does not allow; nothing of the window was replaced, "
+    "and a retry gets the same value: report the field and value"
+)
+
+
+def describe(value: Any) -> str:
+    """A short excerpt of a value for an error message: containers only by their size."""
+    if isinstance(value, dict):
+        return f"a JSON object ({len(value)} keys)"
+    if isinstance(value, list | tuple):
+        return f"a JSON array ({len(value)} items)"
+    if isinstance(value, str) and len(value) > 40:
+        return f"{value[:40]!r}… ({len(value)} characters)"
+    return repr(value)
+
+
+def misfit_error(
+    table: str, column: str, kind: ColumnType, value: Any, key: Mapping[str, Any] | None = None
+) -> ColumnValueError:
+    """The error for ``value`` in ``table.column``; ``key``: the row's key columns, when known."""
+    where = f" in the row {', '.join(f'{k}={v!r}' for k, v in key.items())}" if key else ""
+    return ColumnValueError(
+        f"{table}.{column}: {describe(value)} does not fit the column's type {kind.value} "
+        f"(expected {_EXPECTED[kind]}){where}. {CONTRACT_HINT}"
+    )
+
+
+def fits(kind: ColumnType, value: Any) -> bool:
+    """Whether a record may hold ``value`` (not ``None``) in a column of ``kind``: the rule every sink shares.
+
+    Integers are 64-bit in both number types; floats are finite (NaN and the
+    infinities are not JSON, and databases disagree on them).
+    """
+    allowed, excluded = VALUE_TYPES[kind]
+    if not isinstance(value, allowed) or isinstance(value, excluded):
+        return False
+    if isinstance(value, int):
+        return INT64_MIN <= value <= INT64_MAX
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def first_misfit(kind: ColumnType, values: Sequence[Any]) -> int | None:
+    """The index of the first value of ``values`` (a column of a batch) that does not :func:`fits`; ``None``: all fit.
+
+    Vectorized: one pass collects the values' types, one or two more check the
+    numbers' range; only a column that fails that goes value by value, to find
+    the culprit (or to find that a float beyond 64 bits was only large).
+    """
+    allowed, excluded = VALUE_TYPES[kind]
+    types = set(map(type, values))
+    types.discard(type(None))
+    if not types:
+        return None
+    if all(issubclass(t, allowed) and not issubclass(t, excluded) for t in types):
+        floats = any(issubclass(t, float) for t in types)
+        ints = any(issubclass(t, int) and not issubclass(t, bool) for t in types)
+        if (not floats or _finite(values)) and (not ints or _within_64_bits(values)):
+            return None
+    for index, value in enumerate(values):
+        if value is not None and not fits(kind, value):
+            return index
+    return None
+
+
+def _finite(values: Sequence[Any]) -> bool:
+    """Whether a column of numbers and nulls is finite: inf and NaN spread into a sum (``False``: look closer)."""
+    try:
+        return math.isfinite(sum(filter(None, values), 0.0))  # filter(None, …) drops nulls and zeros
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _within_64_bits(values: Sequence[Any]) -> bool:
+    """Whether the numbers of a column of numbers and nulls are within 64 bits (``False``: look closer)."""
+    return bool(min(filter(None, values), default=0) >= INT64_MIN and max(filter(None, values), default=0) <= INT64_MAX)
+
+
 def infer_type(value: Any) -> ColumnType | None:
     """The column type a Python value calls for; ``None`` for ``None``.
 
     ``bool`` is tested before ``int`` and ``datetime`` before ``date`` (each is
-    a subclass of the other); containers are JSON.
+    a subclass of the other); containers are JSON. An integer beyond 64 bits
+    calls for TEXT: no number column holds it exactly.
     """
     if value is None:
         return None
     if isinstance(value, bool):
         return ColumnType.BOOLEAN
     if isinstance(value, int):
-        return ColumnType.INTEGER
+        return ColumnType.INTEGER if INT64_MIN <= value <= INT64_MAX else ColumnType.TEXT
     if isinstance(value, float):
         return ColumnType.FLOAT
     if isinstance(value, datetime):

@@ -23,6 +23,7 @@ from airflow_provider_codex.tables import (
     flatten_usage_users,
     flatten_usage_workspace,
 )
+from airflow_provider_codex.tables.schema import ColumnValueError
 
 
 def by_table(tagged):
@@ -204,6 +205,25 @@ def test_row_without_start_time_is_refused(usage_row, ctx):
     del usage_row["start_time"]
     with pytest.raises(ValueError, match="start_time"):
         list(flatten_usage_users([usage_row], ctx))
+
+
+@pytest.mark.parametrize("start", [1e20, -1e20, float("nan"), float("inf"), 10**30, "2025-11-01", True, {"t": 1}])
+def test_a_start_time_no_destination_can_store_is_a_contract_error(usage_row, ctx, start):
+    """On 13677ea 1e20 raised a raw ValueError/OverflowError from datetime (retried as any error)."""
+    usage_row["start_time"] = start
+    with pytest.raises(ColumnValueError, match=r"an analytics row's start_time: .*, expected a Unix time between"):
+        list(flatten_usage_users([usage_row], ctx))
+
+
+def test_entries_with_one_key_whose_counter_is_not_a_number_keep_it_for_staging_to_refuse(usage_row, ctx):
+    """An object where a number belongs, in an entry that is added up: on 13677ea a raw TypeError."""
+    usage_row["clients"] = [
+        {"client_id": "CODEX_CLI", "threads": 1, "turns": {"n": 2}},
+        {"client_id": "CODEX_CLI", "threads": {"n": 1}, "turns": 3},
+        {"client_id": "CODEX_CLI", "threads": 5, "turns": 4},
+    ]
+    (client,) = by_table(flatten_usage_users([usage_row], ctx))[USAGE_USER_CLIENT_DAILY.name]
+    assert client["threads"] == {"n": 1} and client["turns"] == {"n": 2}
 
 
 def test_context_refuses_naive_loaded_at_and_empty_workspace():

@@ -21,6 +21,7 @@ from airflow_provider_codex.tables import (
     flatten_codex_tasks,
     flatten_compliance_events,
 )
+from airflow_provider_codex.tables.schema import ColumnValueError
 
 SALT = "pepper"
 
@@ -139,6 +140,31 @@ def test_days_filter_and_required_fields(log_record):
         flatten([{"event_id": "e", "timestamp": "yesterday"}])
     with pytest.raises(ValueError, match="content policy"):
         list(flatten_compliance_events([log_record], FlattenContext("ws-1", LOADED_AT)))
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        1e20,
+        -1e20,
+        float("nan"),
+        10**30,
+        "9999-12-31T23:00:00-05:00",
+        "0001-01-01T00:00:00+05:00",
+        "0999-12-31",
+        "2025-02-30T00:00:00Z",
+        "",
+        None,
+        {"at": 1},
+        [1],
+        True,
+    ],
+)
+def test_a_timestamp_no_destination_can_store_is_a_contract_error(log_record, timestamp):
+    """On 13677ea 1e20 and the offsets past year 9999 raised raw ValueError/OverflowError."""
+    log_record["timestamp"] = timestamp
+    with pytest.raises(ColumnValueError, match=r"codex_compliance_events, event_id=.*: timestamp: .*expected"):
+        flatten([log_record])
 
 
 def test_policy_validation():

@@ -75,3 +75,34 @@ def test_snake_case_and_types():
     assert infer_type(None) is None
     assert merge_types(ColumnType.INTEGER, ColumnType.FLOAT) is ColumnType.FLOAT
     assert merge_types(ColumnType.INTEGER, ColumnType.TEXT) is ColumnType.TEXT
+
+
+def test_what_fits_each_column_type():
+    """The one rule every sink shares (see sinks/_staging.py): on 13677ea there was none."""
+    from airflow_provider_codex.tables.schema import INT64_MAX, INT64_MIN, fits
+
+    day, moment = date(2025, 1, 1), datetime(2025, 1, 1, tzinfo=UTC)
+    fitting = {
+        ColumnType.INTEGER: [0, -1, INT64_MIN, INT64_MAX],
+        ColumnType.FLOAT: [0.5, 0, INT64_MAX, -1e308, 1e-300],
+        ColumnType.TEXT: ["", "x"],
+        ColumnType.BOOLEAN: [True, False],
+        ColumnType.DATE: [day],
+        ColumnType.TIMESTAMP: [moment],
+        ColumnType.JSON: ['{"a": 1}'],
+    }
+    misfits = {
+        ColumnType.INTEGER: [True, 2.5, 1.0, "1", INT64_MAX + 1, INT64_MIN - 1, {"a": 1}, [1]],
+        ColumnType.FLOAT: [True, "0.5", float("nan"), float("inf"), -float("inf"), INT64_MAX + 1, {}],
+        ColumnType.TEXT: [1, 1.5, True, {"a": 1}, ["x"], day],
+        ColumnType.BOOLEAN: [1, 0, "true"],
+        ColumnType.DATE: [moment, "2025-01-01", 20250101],
+        ColumnType.TIMESTAMP: [day, "2025-01-01T00:00:00Z", 1735689600],
+        ColumnType.JSON: [{"a": 1}, [1], 1],
+    }
+    for kind, values in fitting.items():
+        assert all(fits(kind, v) for v in values), kind
+    for kind, values in misfits.items():
+        assert not any(fits(kind, v) for v in values), kind
+    # a field that needs more than 64 bits gets a column that holds it exactly
+    assert infer_type(INT64_MAX + 1) is ColumnType.TEXT and infer_type(INT64_MAX) is ColumnType.INTEGER
