@@ -9,8 +9,9 @@ and reports what it wrote: a small summary as XCom and one Asset event per
 table, with the row counts in the event's extra.
 
 Errors that a retry cannot fix (a rejected key, a missing scope, a window
-the API no longer holds, a window that is not whole UTC days) fail the task
-at once instead of burning its retries.
+the API no longer holds, a window that is not whole UTC days, a value the
+API's contract does not allow) fail the task at once instead of burning its
+retries.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.api.errors import (
     CodexAuthError,
     CodexConfigError,
+    CodexContractError,
     CodexNotFoundError,
     CodexPermissionError,
     CodexRateLimitError,
@@ -42,13 +44,15 @@ from airflow_provider_codex.tables import CONTENT_FIELDS, ContentPolicy
 from airflow_provider_codex.triggers.resume import CodexResumeTrigger
 from airflow_provider_codex.windows import Window, WindowError, window_from_context
 
-#: Errors a retry cannot fix: the task fails at once.
+#: Errors a retry cannot fix: the task fails at once. A contract error (a body or a value the
+#: API's contract does not allow, such as a string where a number belongs) comes back the same.
 PERMANENT_ERRORS = (
     CodexAuthError,
     CodexPermissionError,
     CodexNotFoundError,
     CodexValidationError,
     CodexConfigError,
+    CodexContractError,
     CodexRetentionError,
     WindowError,
 )

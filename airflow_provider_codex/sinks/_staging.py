@@ -6,9 +6,16 @@ need the same things from the record stream first:
 - every record checked to belong to the tables, workspace and days being
   replaced (a record outside them would survive the replace and duplicate
   later), and its extra keys checked to be valid column names;
+- every value checked to fit its column's type (:func:`.schema.first_misfit`,
+  a column of a batch at a time): a database would refuse it, round it or
+  store it as it came, each its own way; here it is one
+  :class:`~.schema.ColumnValueError` before anything is written, for all sinks;
 - the types of extra columns (fields a newer API version brings), known
   *before* the write starts: a SQL table needs its columns added, a Parquet
-  file its schema, and neither can change halfway;
+  file its schema, and neither can change halfway. They start from the type
+  the destination already has for the column (``destination``), so a value
+  wider than an earlier load's widens it (integer, float, text: see
+  :func:`.schema.merge_types`) instead of failing or being truncated;
 - duplicates of a ``deduplicate`` table's key dropped (the first copy wins);
 - counts per day.
 
@@ -45,13 +52,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any, TypeVar
 
+from airflow_provider_codex.tables._rows import text_or_json
 from airflow_provider_codex.tables.schema import (
     ColumnType,
     Record,
     TableSpec,
     Tagged,
+    first_misfit,
+    fits,
     infer_type,
     merge_types,
+    misfit_error,
     validate_identifier,
 )
 
@@ -86,6 +97,14 @@ class ReplaceResult:
 #: A staged row: the spec's column values in order, then (only when the record had
 #: fields beyond the spec's columns) one dict of those fields.
 Row = tuple[Any, ...]
+
+#: The type the destination already has for an extra column of a table: ``(table, column)`` -> type,
+#: ``None`` when it has no such column (or cannot say).
+Destination = Callable[[str, str], ColumnType | None]
+
+#: Extra columns of these types hold text: a value of a narrower type that joined them is written as
+#: its JSON text (``1``, ``2.5``, ``true``), the same in every database.
+_TEXTUAL = frozenset((ColumnType.TEXT, ColumnType.JSON))
 
 
 class _Spool:
@@ -191,13 +210,29 @@ class StagedTable:
         """Staged rows with a value for every column of :attr:`columns` (as known now).
 
         Rows staged before a new column showed up lack it (null); a record's
-        extra fields fill theirs.
+        extra fields fill theirs, as text in a column that holds text (its type
+        merged from several, or the destination's).
         """
         if not self.extra_types:  # no extra column: no row carries extra fields (see _Stager._extras)
             return batch
         width, extra = len(self.spec.columns), list(self.extra_types)
         nulls = (None,) * len(extra)
-        return [row[:width] + tuple(map(row[width].get, extra)) if len(row) > width else row + nulls for row in batch]
+        textual = [i for i, column in enumerate(extra) if self.extra_types[column] in _TEXTUAL]
+        if not textual:
+            return [
+                row[:width] + tuple(map(row[width].get, extra)) if len(row) > width else row + nulls for row in batch
+            ]
+        out = []
+        for row in batch:
+            if len(row) > width:
+                values = list(map(row[width].get, extra))
+                for i in textual:
+                    values[i] = text_or_json(values[i])
+                row = row[:width] + tuple(values)
+            else:
+                row = row + nulls
+            out.append(row)
+        return out
 
     def records(self, day: date) -> Iterator[list[Record]]:
         """The day's records (column name to value, every column present), in batches."""
@@ -239,6 +274,7 @@ class _Stager:
         buffer_rows: int,
         memory_keys: int = DEFAULT_MEMORY_KEYS,
         emit: Emit | None = None,
+        destination: Destination | None = None,
     ) -> None:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
@@ -260,6 +296,11 @@ class _Stager:
         # The row of a record that holds every column, in one C call. (``itemgetter`` of one name
         # returns the bare value: a one-column table has no getter and takes the general path.)
         self._getters = {s.name: operator.itemgetter(*s.column_names) for s in specs if len(s.columns) > 1}
+        self._destination = destination
+        # The columns whose values a batch checks: all but the partition's, which run() checks per record.
+        self._checked = {
+            s.name: [(i, c.name, c.type) for i, c in enumerate(s.columns) if c.name not in s.partition] for s in specs
+        }
 
     def run(self, tagged: Iterable[Tagged]) -> None:
         tables, known, seen, buffers, columns = self.tables, self._known, self._seen, self._buffers, self._columns
@@ -310,13 +351,32 @@ class _Stager:
         """
         known = self._known[table.name]
         extras = {column: value for column, value in record.items() if column not in known and value is not None}
+        types = table.extra_types
         for column, value in extras.items():
             kind = infer_type(value)
             assert kind is not None  # only None has no type
-            validate_identifier(column, f"column name in a {table.name} record")
-            previous = table.extra_types.get(column)
-            table.extra_types[column] = kind if previous is None else merge_types(previous, kind)
+            if not fits(kind, value):  # a float that is not finite: no type holds it
+                raise misfit_error(table.name, column, kind, value, self._key(table.spec, record))
+            previous = types.get(column)
+            if previous is None:
+                validate_identifier(column, f"column name in a {table.name} record")
+                previous = self._destination(table.name, column) if self._destination else None
+            types[column] = kind if previous is None else merge_types(previous, kind)
         return extras
+
+    @staticmethod
+    def _key(spec: TableSpec, record: Record) -> dict[str, Any]:
+        return {column: record.get(column) for column in spec.key}
+
+    def check(self, table: StagedTable, batch: list[Row]) -> None:
+        """Refuse a batch holding a value that does not fit its column (see :func:`.schema.first_misfit`)."""
+        columns = list(zip(*batch, strict=False))  # a row may carry its extra fields last: not checked here
+        for index, name, kind in self._checked[table.name]:
+            bad = first_misfit(kind, columns[index])
+            if bad is not None:
+                spec, row = table.spec, batch[bad]
+                key = {column: row[spec.column_names.index(column)] for column in spec.key}
+                raise misfit_error(spec.name, name, kind, row[index], key)
 
     def close(self) -> None:
         if self.spool is not None:
@@ -325,6 +385,9 @@ class _Stager:
             keys.close()
 
     def flush(self) -> None:
+        for (name, _), batch in self._buffers.items():
+            if batch:
+                self.check(self.tables[name], batch)
         if self.spool is not None:
             for key, batch in self._buffers.items():
                 if batch:
@@ -364,12 +427,14 @@ def stage(
     *,
     buffer_rows: int = DEFAULT_BUFFER_ROWS,
     memory_keys: int = DEFAULT_MEMORY_KEYS,
+    destination: Destination | None = None,
 ) -> Iterator[list[StagedTable]]:
     """Consume ``tagged`` into a spool; yield the staged tables; drop the spool after.
 
     ``memory_keys``: key digests of a deduplicated table kept in memory before they go to disk.
+    ``destination``: the types the destination has for extra columns, which their types start from.
     """
-    stager = _Stager(specs, workspace_id, days, buffer_rows, memory_keys)
+    stager = _Stager(specs, workspace_id, days, buffer_rows, memory_keys, destination=destination)
     try:
         yield stager.consume(tagged)
     finally:
@@ -385,6 +450,7 @@ def stream(
     *,
     buffer_rows: int = DEFAULT_BUFFER_ROWS,
     memory_keys: int = DEFAULT_MEMORY_KEYS,
+    destination: Destination | None = None,
 ) -> list[StagedTable]:
     """Consume ``tagged`` with the checks of :func:`stage`, sending each flushed batch to ``emit``.
 
@@ -395,7 +461,7 @@ def stream(
     were emitted: the caller writes them in a transaction it can roll back.
     Returns the tables with their counts, duplicates and extra columns.
     """
-    stager = _Stager(specs, workspace_id, days, buffer_rows, memory_keys, emit=emit)
+    stager = _Stager(specs, workspace_id, days, buffer_rows, memory_keys, emit=emit, destination=destination)
     try:
         return stager.consume(tagged)
     finally:

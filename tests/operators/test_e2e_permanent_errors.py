@@ -109,3 +109,38 @@ def test_transient_error_is_retried(sandbox, use_sandbox, monkeypatch, test_dags
         run = run_dag(test_dags, dag.dag_id, start="2026-02-12", end="2026-02-13", sql_conn_id="codex_e2e_down")
     assert run.ti.state == "failed" and run.ti.try_number == RETRIES + 1
     assert sandbox.stats()["requests"]["code_reviews"] == {"200": RETRIES + 1}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres", "mysql", "storage"])
+def test_a_value_of_the_wrong_type_fails_at_once_and_keeps_the_loaded_rows(
+    kind, sandbox, make_destination, storage, use_sandbox, test_dags, capfd
+):
+    """An API that sends ``comments: 2.5`` (an INTEGER) fails the task on its first try, naming the value,
+    and the day keeps what an earlier load wrote; on 13677ea SQLite and MariaDB stored it and PostgreSQL
+    failed with its own error, retried."""
+    use_sandbox(sandbox)
+    if kind == "storage":
+        conf, dag_id = {"path": storage.url}, "load_storage_code_reviews"
+
+        def read() -> list[dict[str, Any]]:
+            return storage.read("codex_code_reviews_daily")
+    else:
+        dest = make_destination(kind)
+        conf, dag_id = {"sql_conn_id": dest.conn_id}, "load_sql_code_reviews"
+
+        def read() -> list[dict[str, Any]]:
+            return dest.read("codex_code_reviews_daily")
+
+    window = {"start": "2026-02-12", "end": "2026-02-14"}
+    assert run_dag(test_dags, dag_id, **window, **conf).state == "success"
+    before = read()
+    assert len(before) == 2
+    sandbox.faults.extra_row_fields = {"code_reviews": {"comments": 2.5}}
+    capfd.readouterr()
+    with with_retries(test_dags[dag_id]):
+        run = run_dag(test_dags, dag_id, **window, **conf)
+    output = capfd.readouterr().out
+    assert run.ti.state == "failed" and run.ti.try_number == 1
+    assert "AirflowFailException: ColumnValueError: codex_code_reviews_daily.comments: 2.5 does not fit" in output
+    assert "workspace_id=" in output and "day=datetime.date(2026, 2, 12)" in output
+    assert read() == before
