@@ -12,9 +12,11 @@ Sequence of a replace (SQLite, MySQL, generic):
 
 1. stage the records on local disk (:mod:`._staging`): validates them, learns
    new columns, drops duplicates of deduplicated tables. The record iterator
-   is consumed here, before the database is touched (lock held only to write);
-2. create missing tables (primary key on the spec's key) and add missing
-   columns, each in its own short transaction (MySQL commits DDL anyway);
+   is consumed here, before the database is touched (lock held only to write;
+   the catalog is read once if extra columns show up, for the types they have);
+2. create missing tables (primary key on the spec's key), add missing columns
+   and widen extra columns a wider value arrived for, each in its own short
+   transaction (MySQL commits DDL anyway);
 3. one transaction: lock, per day ``DELETE``, then every day's rows in one
    bulk insert, commit; on any error roll back, and the previous rows stay.
 
@@ -45,6 +47,7 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow_provider_codex.sinks._background import BackgroundWriter
 from airflow_provider_codex.sinks._staging import (
     DEFAULT_BUFFER_ROWS,
+    Destination,
     ReplaceResult,
     Row,
     StagedTable,
@@ -55,7 +58,7 @@ from airflow_provider_codex.sinks._staging import (
 )
 from airflow_provider_codex.sinks.base import TableSink
 from airflow_provider_codex.sinks.sql_dialects import Adapter, Dialect, dialect_named
-from airflow_provider_codex.tables.schema import ColumnType, TableSpec, Tagged, validate_identifier
+from airflow_provider_codex.tables.schema import ColumnType, TableSpec, Tagged, merge_types, validate_identifier
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +192,12 @@ class SqlSink(TableSink):
         for spec in specs:
             self.table_name(spec)  # refuse a bad name before anything runs
         day_list = check_days(days)
+        destination = self._destination(specs)
         if self.dialect.streams:
-            return self._stream(specs, workspace_id, day_list, tagged, clear)
-        with stage(specs, workspace_id, day_list, tagged, buffer_rows=self.buffer_rows) as staged:
+            return self._stream(specs, workspace_id, day_list, tagged, clear, destination)
+        with stage(
+            specs, workspace_id, day_list, tagged, buffer_rows=self.buffer_rows, destination=destination
+        ) as staged:
             return self._write(staged, workspace_id, day_list, clear)
 
     # -- internals -------------------------------------------------------------------
@@ -257,6 +263,7 @@ class SqlSink(TableSink):
         days: tuple[date, ...],
         tagged: Iterable[Tagged],
         clear: bool,
+        destination: Destination,
     ) -> dict[str, ReplaceResult]:
         """Write the rows as they are staged, from a worker thread, in the replace's transaction.
 
@@ -301,7 +308,9 @@ class SqlSink(TableSink):
                 for start in range(0, len(rows), self.batch_size):
                     writer.put(key, rows[start : start + self.batch_size])
 
-            staged = stream(specs, workspace_id, days, tagged, emit, buffer_rows=self.buffer_rows)
+            staged = stream(
+                specs, workspace_id, days, tagged, emit, buffer_rows=self.buffer_rows, destination=destination
+            )
             if writer is None:  # no rows: the days still end up empty
                 _, cur = opened.enter_context(self._transaction(tables, workspace_id, days))
                 delete_days(cur)
@@ -332,22 +341,66 @@ class SqlSink(TableSink):
         extra: Sequence[tuple[str, ColumnType]],
         added: dict[str, ColumnType],
     ) -> None:
-        """In the open transaction: add the extra columns the table lacks, widen those this load added."""
+        """In the open transaction: add the extra columns the table lacks, widen those narrower than the load's values.
+
+        ``added``: the extra columns' types as this transaction has made them, kept between calls.
+        """
         name = self.table_name(spec)
-        existing: set[str] | None = None
+        existing: dict[str, ColumnType | None] | None = None
         for column, kind in extra:
-            if column in added:
-                if added[column] is not kind:
-                    cur.execute(self.dialect.change_column_type(self.schema, name, column, kind))
+            have = added.get(column)
+            if have is None:
+                if existing is None:
+                    existing = self.dialect.column_types(conn, cur, self.schema, name, self.hook.placeholder) or {}
+                if column not in existing:
+                    cur.execute(self.dialect.add_column(self.schema, name, column, kind))
                     added[column] = kind
-                    log.info("%s: column %s widened to %s", name, column, kind.value)
-                continue
-            if existing is None:
-                existing = set(self.dialect.existing_columns(conn, cur, self.schema, name, self.hook.placeholder) or ())
-            if column not in existing:
-                cur.execute(self.dialect.add_column(self.schema, name, column, kind))
-                added[column] = kind
-                log.info("%s: added column %s (%s)", name, column, kind.value)
+                    log.info("%s: added column %s (%s)", name, column, kind.value)
+                    continue
+                have = existing[column]
+            widened = self._widen(cur, name, column, have, kind)
+            if widened is not None:
+                added[column] = widened
+
+    def _widen(self, cur: Any, table: str, column: str, have: ColumnType | None, kind: ColumnType) -> ColumnType | None:
+        """Widen an extra column of type ``have`` to hold values of ``kind`` (see :func:`merge_types`); its type after.
+
+        A column of a type the dialect does not write (``None``: changed by
+        hand, or a generic database) is left as it is.
+        """
+        if have is None:
+            return None
+        target = merge_types(have, kind)
+        if target is not have:
+            for statement in self.dialect.widen_column(self.schema, table, column, have, target):
+                cur.execute(statement)
+            log.info("%s: column %s widened from %s to %s", table, column, have.value, target.value)
+        return target
+
+    def _destination(self, specs: Sequence[TableSpec]) -> Destination:
+        """The types the tables' extra columns already have, which a load's extra types start from.
+
+        Read from the catalog once, when the stager first meets an extra
+        column (a load without one never connects for it). A dialect that
+        cannot read types back (generic) makes every extra column TEXT.
+        """
+        if not self.dialect.reads_types:
+            return lambda table, column: ColumnType.TEXT
+        found: dict[str, dict[str, ColumnType | None]] = {}
+
+        def destination(table: str, column: str) -> ColumnType | None:
+            if not found:
+                with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cur:
+                    self._prepare(conn, cur)
+                    for spec in specs:
+                        name = self.table_name(spec)
+                        found[spec.name] = (
+                            self.dialect.column_types(conn, cur, self.schema, name, self.hook.placeholder) or {}
+                        )
+                    conn.rollback()
+            return found.get(table, {}).get(column)
+
+        return destination
 
     def _write_rows(
         self,
@@ -405,10 +458,14 @@ class SqlSink(TableSink):
             yield out
 
     def _ensure(self, conn: Any, cur: Any, spec: TableSpec, columns: Sequence[tuple[str, ColumnType]]) -> None:
-        """Create the table or add missing columns; tolerate a concurrent load doing the same."""
+        """Create the table, or add missing columns and widen extra ones; tolerate a concurrent load doing the same.
+
+        Only extra columns widen: a value that does not fit a column of the spec
+        never got this far (staging refuses it).
+        """
         dialect, schema, placeholder = self.dialect, self.schema, self.hook.placeholder
         name = self.table_name(spec)
-        existing = dialect.existing_columns(conn, cur, schema, name, placeholder)
+        existing = dialect.column_types(conn, cur, schema, name, placeholder)
         if existing is None:
             index = spec.partition if tuple(spec.key[:2]) != spec.partition else None
             try:
@@ -419,19 +476,34 @@ class SqlSink(TableSink):
                 return
             except Exception:
                 conn.rollback()
-                existing = dialect.existing_columns(conn, cur, schema, name, placeholder)
+                existing = dialect.column_types(conn, cur, schema, name, placeholder)
                 if existing is None:
                     raise
-        present = set(existing)
         for column, kind in columns:
-            if column in present:
-                continue
+            if column not in existing or column not in spec.types:
+                self._ensure_column(conn, cur, spec, column, kind, existing)
+        conn.commit()
+
+    def _ensure_column(
+        self, conn: Any, cur: Any, spec: TableSpec, column: str, kind: ColumnType, existing: Mapping[str, Any]
+    ) -> None:
+        """Add ``column``, or widen it when it is an extra one, and commit.
+
+        When that fails, a concurrent load may have done it first: the catalog
+        is read again, and only what is still missing is tried once more.
+        """
+        dialect, schema, name = self.dialect, self.schema, self.table_name(spec)
+        for attempt in (1, 2):
             try:
-                cur.execute(dialect.add_column(schema, name, column, kind))
+                if column not in existing:
+                    cur.execute(dialect.add_column(schema, name, column, kind))
+                    log.info("%s: added column %s (%s)", name, column, kind.value)
+                elif column not in spec.types:
+                    self._widen(cur, name, column, existing[column], kind)
                 conn.commit()
-                log.info("%s: added column %s (%s)", name, column, kind.value)
+                return
             except Exception:
                 conn.rollback()
-                if column not in (dialect.existing_columns(conn, cur, schema, name, placeholder) or ()):
+                existing = dialect.column_types(conn, cur, schema, name, self.hook.placeholder) or {}
+                if attempt == 2 or column not in existing:
                     raise
-        conn.commit()

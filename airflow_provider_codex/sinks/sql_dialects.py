@@ -33,6 +33,20 @@ generic (ANSI)     types TEXT/BIGINT/DOUBLE PRECISION/BOOLEAN/DATE/TIMESTAMP
 =================  ===========================================================
 
 Identifiers are validated (:func:`validate_identifier`) and then quoted.
+
+Column types drift: a field the API adds gets an extra column typed from its
+values, and a later load may bring a wider value (``0.5`` or text where
+integers were). So a dialect reads its tables' column types back
+(:meth:`Dialect.column_types`: ``information_schema`` or ``PRAGMA
+table_info``), maps each to a :class:`ColumnType` through the reverse of its
+own ``types`` table (plus ``catalog_aliases``, the spellings its catalog uses
+instead), and widens an extra column along :func:`merge_types`
+(:meth:`Dialect.widen_column`): integer, float, text. PostgreSQL and MariaDB
+alter the column's type; SQLite, which cannot, moves the values into a new
+column of the wider type (its affinity converts them, so a reader sees what
+the other databases show). The generic dialect cannot read types back
+portably: it declares every extra column TEXT and writes their values as
+JSON text, so nothing drifts.
 """
 
 from __future__ import annotations
@@ -42,11 +56,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
 from airflow_provider_codex.sinks._pgcopy import CopyText
-from airflow_provider_codex.tables.schema import ColumnType, validate_identifier
+from airflow_provider_codex.tables.schema import ColumnType, merge_types, validate_identifier
 
 Adapter = Callable[[Any], Any]
 _T = ColumnType
@@ -73,6 +88,11 @@ def _iso(value: Any) -> Any:
 
 def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def type_name(sql_type: str) -> str:
+    """A SQL type as catalogs compare: lower case, parameters dropped (``DATETIME(6)`` -> ``datetime``)."""
+    return " ".join(re.sub(r"\(.*?\)", " ", sql_type).lower().split())
 
 
 def index_name(table: str, suffix: str = "by_day") -> str:
@@ -109,6 +129,11 @@ class Dialect:
     quote_char: str = '"'
     #: SQL for the connection's current schema; set: the catalog is read from information_schema.
     current_schema_sql: str | None = None
+    #: Type names the catalog reports (see :func:`type_name`) -> the name in ``types`` they stand for.
+    catalog_aliases: Mapping[str, str] = field(default_factory=dict)
+    #: Whether :meth:`column_types` reads types back; when not (generic: only names are probed),
+    #: every extra column is TEXT.
+    reads_types: bool = False
     #: Write rows as they are staged, in the replace's transaction, rather than after the stream
     #: ends (see ``SqlSink``): for a database that stores rows in its own process, with
     #: transactional DDL and a :meth:`lock` that holds only the days replaced.
@@ -127,6 +152,28 @@ class Dialect:
         if in_key and kind is ColumnType.TEXT:
             return self.key_text_type
         return self.types[kind]
+
+    @cached_property
+    def kinds(self) -> Mapping[str, ColumnType]:
+        """The reverse of ``types`` (and the key text type), by :func:`type_name`, with ``catalog_aliases``.
+
+        Two column types written alike (TEXT and JSON in SQLite) read back as the wider one.
+        """
+        named = [(self.key_text_type, ColumnType.TEXT), *((sql, kind) for kind, sql in self.types.items())]
+        out: dict[str, ColumnType] = {}
+        for sql, kind in named:
+            name = type_name(sql)
+            out[name] = merge_types(out[name], kind) if name in out else kind
+        for alias, sql in self.catalog_aliases.items():
+            if type_name(sql) in out:
+                out[alias] = out[type_name(sql)]
+        return MappingProxyType(out)
+
+    def kind_of(self, reported: Any) -> ColumnType | None:
+        """The column type a type name from the catalog stands for; ``None``: not one this dialect writes."""
+        if isinstance(reported, bytes):
+            reported = reported.decode()
+        return self.kinds.get(type_name(reported)) if isinstance(reported, str) else None
 
     def create_table(
         self,
@@ -163,9 +210,10 @@ class Dialect:
             f"ALTER TABLE {self.qualify(schema, table)} ADD COLUMN {self.quote(column)} {self.column_type(kind, False)}"
         )
 
-    def change_column_type(self, schema: str | None, table: str, column: str, kind: ColumnType) -> str:
-        """Widen a column this load added, in the open transaction: what a streaming dialect needs."""
-        raise NotImplementedError(f"the {self.name} dialect does not stream, so it never widens a column mid-load")
+    def widen_column(self, schema: str | None, table: str, column: str, old: ColumnType, new: ColumnType) -> list[str]:
+        """The statements changing ``column`` from type ``old`` to the wider ``new``, its values converted."""
+        target = self.column_type(new, False)
+        return [f"ALTER TABLE {self.qualify(schema, table)} ALTER COLUMN {self.quote(column)} SET DATA TYPE {target}"]
 
     def delete_partition(self, schema: str | None, table: str, partition: tuple[str, str], placeholder: str) -> str:
         """``DELETE`` of one workspace's day; parameters: (workspace id, day)."""
@@ -175,24 +223,24 @@ class Dialect:
 
     # -- metadata --------------------------------------------------------------------
 
-    def existing_columns(
+    def column_types(
         self, conn: Any, cur: Any, schema: str | None, table: str, placeholder: str
-    ) -> list[str] | None:
-        """The table's column names, ``None`` when it does not exist.
+    ) -> dict[str, ColumnType | None] | None:
+        """The table's columns and their types (:meth:`kind_of`), ``None`` when it does not exist.
 
         From ``information_schema.columns`` where the dialect knows its current
         schema; else (generic) a probe that returns no row, a failure meaning
-        no table.
+        no table, and no type known.
         """
         if self.current_schema_sql is not None:
             where_schema = placeholder if schema else self.current_schema_sql
             cur.execute(
-                "SELECT column_name FROM information_schema.columns "  # noqa: S608 - no identifiers in it
+                "SELECT column_name, data_type FROM information_schema.columns "  # noqa: S608 - no identifiers
                 f"WHERE table_schema = {where_schema} AND table_name = {placeholder} "
                 "ORDER BY ordinal_position",
                 (schema, table) if schema else (table,),
             )
-            return [r[0] for r in cur.fetchall()] or None
+            return {r[0]: self.kind_of(r[1]) for r in cur.fetchall()} or None
         try:
             # Identifiers in SQL text are validated and quoted (quote()); values are parameters.
             cur.execute(f"SELECT * FROM {self.qualify(schema, table)} WHERE 1 = 0")  # noqa: S608
@@ -201,7 +249,7 @@ class Dialect:
         except Exception:
             conn.rollback()
             return None
-        return names
+        return dict.fromkeys(names)
 
     # -- transaction, lock, bulk write -----------------------------------------------
 
@@ -282,15 +330,43 @@ class SqliteDialect(Dialect):
             f"CREATE INDEX IF NOT EXISTS {self.qualify(schema, index_name(table))} ON {self.quote(table)} ({cols})"
         )
 
-    def existing_columns(
+    reads_types: bool = True
+
+    def column_types(
         self, conn: Any, cur: Any, schema: str | None, table: str, placeholder: str
-    ) -> list[str] | None:
+    ) -> dict[str, ColumnType | None] | None:
         cur.execute(
-            f"SELECT name FROM pragma_table_info({placeholder}, {placeholder})",  # noqa: S608
+            f"SELECT name, type FROM pragma_table_info({placeholder}, {placeholder})",  # noqa: S608
             (table, schema or "main"),
         )
-        names = [r[0] for r in cur.fetchall()]
-        return names or None
+        return {r[0]: self.kind_of(r[1]) for r in cur.fetchall()} or None
+
+    def widen_column(self, schema: str | None, table: str, column: str, old: ColumnType, new: ColumnType) -> list[str]:
+        """SQLite cannot change a column's type: the values move to a new column of the wider type.
+
+        Its affinity converts them as the other databases' casts do (``1`` to
+        ``1.0``, a number to its text); a float whose 15-digit text would not
+        read back as the same float is written with 17 digits, and a boolean
+        as ``true``/``false``. In a savepoint: all of it or nothing. The column
+        moves to the end of the table.
+        """
+        name, temporary, qualified = self.quote(column), self.quote(_WIDENING), self.qualify(schema, table)
+        value = name
+        if new is ColumnType.TEXT and old is ColumnType.FLOAT:
+            value = (
+                f"CASE WHEN typeof({name}) = 'real' AND CAST(CAST({name} AS TEXT) AS REAL) <> {name} "
+                f"THEN printf('%!.17g', {name}) ELSE {name} END"
+            )
+        elif new is ColumnType.TEXT and old is ColumnType.BOOLEAN:
+            value = f"CASE {name} WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE {name} END"
+        return [
+            f"SAVEPOINT {_WIDENING}",
+            f"ALTER TABLE {qualified} ADD COLUMN {temporary} {self.column_type(new, False)}",
+            f"UPDATE {qualified} SET {temporary} = {value}",  # noqa: S608 - validated, quoted identifiers
+            f"ALTER TABLE {qualified} DROP COLUMN {name}",
+            f"ALTER TABLE {qualified} RENAME COLUMN {temporary} TO {name}",
+            f"RELEASE {_WIDENING}",
+        ]
 
     def prepare(self, cur: Any, timeout: float) -> None:
         cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
@@ -326,15 +402,17 @@ class PostgresDialect(Dialect):
     )
     if_not_exists: bool = True
     current_schema_sql: str | None = "current_schema()"
+    catalog_aliases: Mapping[str, str] = field(default_factory=lambda: {"timestamp with time zone": "TIMESTAMPTZ"})
+    reads_types: bool = True
 
     streams: bool = True
 
-    def change_column_type(self, schema: str | None, table: str, column: str, kind: ColumnType) -> str:
-        target = self.column_type(kind, False)
-        return (
+    def widen_column(self, schema: str | None, table: str, column: str, old: ColumnType, new: ColumnType) -> list[str]:
+        target = self.column_type(new, False)
+        return [
             f"ALTER TABLE {self.qualify(schema, table)} ALTER COLUMN {self.quote(column)} TYPE {target}"
             f" USING {self.quote(column)}::{target}"
-        )
+        ]
 
     def lock(
         self, cur: Any, schema: str | None, table: str, workspace_id: str, days: Sequence[date], timeout: float
@@ -414,6 +492,19 @@ class MySqlDialect(Dialect):
     table_options: str = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
     quote_char: str = "`"
     current_schema_sql: str | None = "DATABASE()"
+    # BOOLEAN is TINYINT(1); MariaDB's JSON is LONGTEXT with a check (so it reads back as TEXT).
+    catalog_aliases: Mapping[str, str] = field(default_factory=lambda: {"tinyint": "BOOLEAN"})
+    reads_types: bool = True
+
+    def widen_column(self, schema: str | None, table: str, column: str, old: ColumnType, new: ColumnType) -> list[str]:
+        qualified, name = self.qualify(schema, table), self.quote(column)
+        statements = [f"ALTER TABLE {qualified} MODIFY COLUMN {name} {self.column_type(new, False)}"]
+        if new is ColumnType.TEXT and old is ColumnType.BOOLEAN:  # TINYINT(1) becomes '1'/'0': as JSON says it
+            statements.append(
+                f"UPDATE {qualified} SET {name} = CASE {name} WHEN '1' THEN 'true' WHEN '0' THEN 'false' END"  # noqa: S608
+                f" WHERE {name} IS NOT NULL"
+            )
+        return statements
 
     def index_sql(self, schema: str | None, table: str, columns: Sequence[str]) -> tuple[str | None, str | None]:
         return f"KEY {self.quote(index_name(table))} ({', '.join(map(self.quote, columns))})", None
@@ -433,6 +524,8 @@ class MySqlDialect(Dialect):
         cur.fetchall()
 
 
+#: The temporary column of SQLite's widening (inside a savepoint, renamed before it ends).
+_WIDENING = "codex_widening"
 GENERIC = Dialect()
 SQLITE = SqliteDialect()
 POSTGRES = PostgresDialect()

@@ -9,7 +9,7 @@ before the change keep null in the new columns.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -104,3 +104,24 @@ def test_new_api_fields_add_columns(kind, sandbox, make_destination, storage, us
                 if table in merged.tables:
                     assert set(columns) <= set(dest.columns(table)), f"{table}: no new columns"
         sandbox.faults.extra_row_fields = {}
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_a_new_field_whose_values_widen_widens_its_column_across_loads(
+    kind, sandbox, make_destination, use_sandbox, test_dags
+):
+    """The API adds ``comment_details.p3`` as an integer, later sends 0.5, then text: each load succeeds, and the
+    column goes integer, float, text with every value kept. On 13677ea the second load failed on PostgreSQL and
+    stored 0 on MariaDB."""
+    use_sandbox(sandbox)
+    dest = make_destination(kind)
+    days = [date(2026, 2, 12), date(2026, 2, 13), date(2026, 2, 14)]
+    for day, value in zip(days, (4, 0.5, "n/a"), strict=True):
+        sandbox.faults.extra_row_fields = {"code_reviews": {"comment_details.p3": value}}
+        window = {"start": day.isoformat(), "end": (day + timedelta(days=1)).isoformat()}
+        run = run_dag(test_dags, "load_sql_code_reviews", **window, sql_conn_id=dest.conn_id)
+        assert run.state == "success", f"the load of {value!r} failed"
+    rows = dest.read("codex_code_reviews_daily", {"comment_details_p3": ColumnType.TEXT})
+    values = {r["day"]: r["comment_details_p3"] for r in rows}
+    assert [float(values[d]) for d in days[:2]] == [4.0, 0.5] and values[days[2]] == "n/a"
+    assert all(isinstance(v, str) for v in values.values())

@@ -21,7 +21,7 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
 from airflow_provider_codex.sinks import SqlSink
-from airflow_provider_codex.tables import ColumnType
+from airflow_provider_codex.tables import Column, ColumnType, TableSpec
 
 PG_URI = os.environ.get("CODEX_TEST_PG_URI", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_URI = os.environ.get("CODEX_TEST_MYSQL_URI", "mysql://root@127.0.0.1:3306/test")
@@ -107,6 +107,24 @@ def normalize(value: Any, kind: ColumnType | None) -> Any:
     if kind is ColumnType.FLOAT:
         return float(value)
     return value
+
+
+#: A table with a column of every type, keyed like the API's daily tables.
+ALL_TYPES = TableSpec(
+    name="all_types",
+    columns=(
+        Column("workspace_id", ColumnType.TEXT),
+        Column("day", ColumnType.DATE),
+        Column("id", ColumnType.TEXT),
+        Column("n", ColumnType.INTEGER),
+        Column("x", ColumnType.FLOAT),
+        Column("flag", ColumnType.BOOLEAN),
+        Column("at", ColumnType.TIMESTAMP),
+        Column("doc", ColumnType.JSON),
+        Column("note", ColumnType.TEXT),
+    ),
+    key=("workspace_id", "day", "id"),
+)
 
 
 BACKENDS = ["sqlite", "sqlite_generic", "postgres", "postgres_psycopg2", "mysql"]
