@@ -466,10 +466,11 @@ class SqlSink(TableSink):
         dialect, schema, placeholder = self.dialect, self.schema, self.hook.placeholder
         name = self.table_name(spec)
         existing = dialect.column_types(conn, cur, schema, name, placeholder)
+        collation = dialect.table_collation(cur)
         if existing is None:
             index = spec.partition if tuple(spec.key[:2]) != spec.partition else None
             try:
-                for statement in dialect.create_table(schema, name, columns, spec.key, index):
+                for statement in dialect.create_table(schema, name, columns, spec.key, index, collation):
                     cur.execute(statement)
                 conn.commit()
                 log.info("created table %s (%d columns)", name, len(columns))
@@ -479,6 +480,12 @@ class SqlSink(TableSink):
                 existing = dialect.column_types(conn, cur, schema, name, placeholder)
                 if existing is None:
                     raise
+        for statement in dialect.upgrade_table(cur, schema, name, collation):
+            log.warning(
+                "%s: upgrading a table an earlier version created (once, it may take a while): %s", name, statement
+            )
+            cur.execute(statement)
+            conn.commit()
         for column, kind in columns:
             if column not in existing or column not in spec.types:
                 self._ensure_column(conn, cur, spec, column, kind, existing)

@@ -20,9 +20,10 @@ PostgreSQL         types TEXT/BIGINT/DOUBLE PRECISION/BOOLEAN/DATE/TIMESTAMPTZ/
                    that shows up mid-load is added in the same transaction).
 MySQL / MariaDB    types LONGTEXT (VARCHAR(191) in keys, to fit InnoDB's key
                    size in utf8mb4)/BIGINT/DOUBLE/BOOLEAN/DATE/DATETIME(6) (UTC)/
-                   JSON; tables ``utf8mb4`` with a binary collation (ids compare
-                   exactly); lock: a named lock ``GET_LOCK`` per table (``LOCK
-                   TABLES`` would commit the transaction), released after commit
+                   JSON; tables ``utf8mb4`` with a binary collation without pad
+                   space (ids compare exactly, trailing spaces included); lock:
+                   a named lock ``GET_LOCK`` per table (``LOCK TABLES`` would
+                   commit the transaction), released after commit
                    or rollback; bulk: ``executemany``, which MySQL drivers send
                    as multi-row ``INSERT … VALUES (…), (…)``.
 generic (ANSI)     types TEXT/BIGINT/DOUBLE PRECISION/BOOLEAN/DATE/TIMESTAMP
@@ -52,6 +53,7 @@ JSON text, so nothing drifts.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +64,8 @@ from typing import Any
 
 from airflow_provider_codex.sinks._pgcopy import CopyText
 from airflow_provider_codex.tables.schema import ColumnType, merge_types, validate_identifier
+
+log = logging.getLogger(__name__)
 
 Adapter = Callable[[Any], Any]
 _T = ColumnType
@@ -175,6 +179,10 @@ class Dialect:
             reported = reported.decode()
         return self.kinds.get(type_name(reported)) if isinstance(reported, str) else None
 
+    def table_collation(self, cur: Any) -> str | None:
+        """The collation new tables get, when the dialect picks one per server."""
+        return None
+
     def create_table(
         self,
         schema: str | None,
@@ -182,6 +190,7 @@ class Dialect:
         columns: Sequence[tuple[str, ColumnType]],
         key: Sequence[str],
         index: Sequence[str] | None,
+        collation: str | None = None,
     ) -> list[str]:
         """The statements creating ``table``; ``index``: extra index columns, if any."""
         lines = [
@@ -193,7 +202,8 @@ class Dialect:
             lines.append(inline)
         exists = "IF NOT EXISTS " if self.if_not_exists else ""
         body = ",\n  ".join(lines)
-        options = self.table_options + (self.partition_keyed_options if index is None else "")
+        options = self.table_options + (f" COLLATE={validate_identifier(collation, 'collation')}" if collation else "")
+        options += self.partition_keyed_options if index is None else ""
         statements = [f"CREATE TABLE {exists}{self.qualify(schema, table)} (\n  {body}\n){options}"]
         if separate:
             statements.append(separate)
@@ -214,6 +224,10 @@ class Dialect:
         """The statements changing ``column`` from type ``old`` to the wider ``new``, its values converted."""
         target = self.column_type(new, False)
         return [f"ALTER TABLE {self.qualify(schema, table)} ALTER COLUMN {self.quote(column)} SET DATA TYPE {target}"]
+
+    def upgrade_table(self, cur: Any, schema: str | None, table: str, collation: str | None) -> list[str]:
+        """Statements bringing a table an earlier version created up to what :meth:`create_table` makes now."""
+        return []
 
     def delete_partition(self, schema: str | None, table: str, partition: tuple[str, str], placeholder: str) -> str:
         """``DELETE`` of one workspace's day; parameters: (workspace id, day)."""
@@ -489,12 +503,45 @@ class MySqlDialect(Dialect):
     )
     key_text_type: str = "VARCHAR(191)"
     if_not_exists: bool = True
-    table_options: str = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    table_options: str = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
     quote_char: str = "`"
     current_schema_sql: str | None = "DATABASE()"
     # BOOLEAN is TINYINT(1); MariaDB's JSON is LONGTEXT with a check (so it reads back as TEXT).
     catalog_aliases: Mapping[str, str] = field(default_factory=lambda: {"tinyint": "BOOLEAN"})
     reads_types: bool = True
+
+    def table_collation(self, cur: Any) -> str:
+        """A binary collation without pad space, so ids compare exactly (``"x"`` and ``"x "`` differ).
+
+        ``utf8mb4_bin`` pads: trailing spaces are ignored, and two such ids
+        collide on the primary key. MariaDB has ``utf8mb4_nopad_bin``, MySQL
+        8.0.17+ ``utf8mb4_0900_bin``; an older server has neither, and keeps
+        ``utf8mb4_bin`` (with a warning).
+        """
+        cur.execute(
+            "SELECT collation_name FROM information_schema.collations WHERE collation_name IN (%s, %s)",
+            _NO_PAD_COLLATIONS,
+        )
+        found = {_text(r[0]) for r in cur.fetchall()}
+        for collation in _NO_PAD_COLLATIONS:
+            if collation in found:
+                return collation
+        log.warning("this server has no binary collation without pad space: ids differing by trailing spaces collide")
+        return _PAD_COLLATION
+
+    def upgrade_table(self, cur: Any, schema: str | None, table: str, collation: str | None) -> list[str]:
+        """A table created with ``utf8mb4_bin`` (before ids compared exactly) converts to ``collation``, once."""
+        cur.execute(
+            "SELECT table_collation FROM information_schema.tables "
+            "WHERE table_schema = COALESCE(%s, DATABASE()) AND table_name = %s",
+            (schema, table),
+        )
+        row = cur.fetchone()
+        cur.fetchall()
+        if row is None or _text(row[0]) != _PAD_COLLATION or collation in (None, _PAD_COLLATION):
+            return []
+        validate_identifier(collation, "collation")
+        return [f"ALTER TABLE {self.qualify(schema, table)} CONVERT TO CHARACTER SET utf8mb4 COLLATE {collation}"]
 
     def widen_column(self, schema: str | None, table: str, column: str, old: ColumnType, new: ColumnType) -> list[str]:
         qualified, name = self.qualify(schema, table), self.quote(column)
@@ -526,6 +573,17 @@ class MySqlDialect(Dialect):
 
 #: The temporary column of SQLite's widening (inside a savepoint, renamed before it ends).
 _WIDENING = "codex_widening"
+#: Binary collations without pad space: MariaDB's, then MySQL 8's.
+_NO_PAD_COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
+#: What MySQL tables were created with before: binary, but trailing spaces ignored.
+_PAD_COLLATION = "utf8mb4_bin"
+
+
+def _text(value: Any) -> str:
+    """A catalog value as text (some MySQL drivers return information_schema strings as bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 GENERIC = Dialect()
 SQLITE = SqliteDialect()
 POSTGRES = PostgresDialect()

@@ -4,7 +4,8 @@
   in an INTEGER, an object where a number belongs) is one contract error,
   raised before anything is replaced, wherever it goes;
 - an extra column (a field the API added) widens across loads, integer, float,
-  then text, instead of failing the load or truncating the value.
+  then text, instead of failing the load or truncating the value;
+- ids that differ only by trailing spaces are two ids.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sql_backends import ALL_TYPES, normalize
+from sql_backends import ALL_TYPES, make_backend, normalize
 
 from airflow_provider_codex.api.errors import CodexContractError
 from airflow_provider_codex.tables import (
@@ -233,3 +234,27 @@ def test_a_column_widens_mid_load_from_what_the_table_already_has(backend):
     rows = backend.read(ALL_TYPES, order_by=("day", "id"), types={"score": ColumnType.TEXT})
     assert [r["score"] if r["score"] in (None, "x") else float(r["score"]) for r in rows] == [7, 2, 0.25, None, "x"]
     assert declared_type(backend, "all_types", "score") is ColumnType.TEXT
+
+
+def test_ids_differing_only_by_trailing_spaces_are_two_ids(backend):
+    """MariaDB's utf8mb4_bin pads: on 13677ea "x" and "x " were a duplicate key there."""
+    records = [row(D1, 0, id="x", n=1), row(D1, 0, id="x ", n=2), row(D1, 0, id="x  ", n=3)]
+    backend.sink().replace(ALL_TYPES, WS, [D1], records)
+    assert sorted((r["id"], r["n"]) for r in backend.read(ALL_TYPES)) == [("x", 1), ("x ", 2), ("x  ", 3)]
+
+
+@pytest.mark.parametrize("name", ["mysql"])
+def test_a_mariadb_table_created_with_the_padding_collation_is_converted_once(name, tmp_path, monkeypatch):
+    """A table an earlier version made keeps working, now telling "x" from "x " too."""
+    db = make_backend(name, tmp_path, monkeypatch)
+    try:
+        sink = db.sink()
+        sink.ensure_table(ALL_TYPES)
+        table = db.prefix + "all_types"
+        db.query_no_result(f"ALTER TABLE `{table}` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        sink.replace(ALL_TYPES, WS, [D1], [row(D1, 0, id="x"), row(D1, 1, id="x ")])
+        assert sorted(r["id"] for r in db.read(ALL_TYPES)) == ["x", "x "]
+        sql = f"SELECT table_collation FROM information_schema.tables WHERE table_name = '{table}'"
+        assert db.query(sql)[1] == [("utf8mb4_nopad_bin",)]
+    finally:
+        db.drop_all()
