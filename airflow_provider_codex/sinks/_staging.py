@@ -355,7 +355,7 @@ class _Stager:
         for column, value in extras.items():
             kind = infer_type(value)
             assert kind is not None  # only None has no type
-            if not fits(kind, value):  # a float that is not finite: no type holds it
+            if kind is ColumnType.FLOAT and not fits(kind, value):  # not finite: no type holds it
                 raise misfit_error(table.name, column, kind, value, self._key(table.spec, record))
             previous = types.get(column)
             if previous is None:

@@ -16,6 +16,7 @@ Nothing here validates a row field by field: rows come by the hundred thousand.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -86,6 +87,7 @@ EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 #: In Unix seconds, up to the last whole second: a float just below the end rounds up to year 10000.
 _EARLIEST_UNIX, _LATEST_UNIX = int(EARLIEST.timestamp()), int(LATEST.replace(microsecond=0).timestamp())
+_START_TIME = "an analytics row's start_time"
 
 
 def timestamp_error(what: str, value: Any, expected: str = "a timestamp") -> ColumnValueError:
@@ -121,9 +123,6 @@ def row_day(row: Mapping[str, Any]) -> date:
     return day_of_unix(start)
 
 
-_START_TIME = "an analytics row's start_time"
-
-
 def key_text(value: Any) -> str:
     """A key column's value: SQL keys cannot be null, so a missing key part is ``""``."""
     if value is None:
@@ -133,7 +132,10 @@ def key_text(value: Any) -> str:
 
 def json_text(value: Any) -> str:
     """Compact JSON text of ``value``, for JSON columns."""
-    return jsonio.dumps(value).decode()
+    try:
+        return jsonio.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits, which orjson does not write and the standard library does
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def text_or_json(value: Any) -> str | None:

@@ -33,7 +33,15 @@ from airflow_provider_codex.tables._rows import (
     timestamp_error,
     utc_from_unix,
 )
-from airflow_provider_codex.tables.schema import Column, ColumnType, ColumnValueError, TableSpec, Tagged, describe
+from airflow_provider_codex.tables.schema import (
+    CONTRACT_HINT,
+    Column,
+    ColumnType,
+    ColumnValueError,
+    TableSpec,
+    Tagged,
+    describe,
+)
 
 _T, _I = ColumnType.TEXT, ColumnType.INTEGER
 
@@ -118,9 +126,7 @@ def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: Flatten
     for record in records:
         event_id = record.get("event_id")
         if event_id is None or event_id == "":
-            raise ColumnValueError(
-                f"{name}: a compliance record without an event_id, which the API's contract promises"
-            )
+            raise ColumnValueError(f"{name}: a compliance record without an event_id. {CONTRACT_HINT}")
         try:
             moment = parse_timestamp(record.get("timestamp"))
         except ColumnValueError as bad:

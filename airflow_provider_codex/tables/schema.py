@@ -134,7 +134,7 @@ def misfit_error(
     table: str, column: str, kind: ColumnType, value: Any, key: Mapping[str, Any] | None = None
 ) -> ColumnValueError:
     """The error for ``value`` in ``table.column``; ``key``: the row's key columns, when known."""
-    where = f" in the row {', '.join(f'{k}={v!r}' for k, v in key.items())}" if key else ""
+    where = f" in the row {', '.join(f'{k}={describe(v)}' for k, v in key.items())}" if key else ""
     return ColumnValueError(
         f"{table}.{column}: {describe(value)} does not fit the column's type {kind.value} "
         f"(expected {_EXPECTED[kind]}){where}. {CONTRACT_HINT}"

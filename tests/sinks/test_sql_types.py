@@ -236,6 +236,18 @@ def test_a_column_widens_mid_load_from_what_the_table_already_has(backend):
     assert declared_type(backend, "all_types", "score") is ColumnType.TEXT
 
 
+def test_extra_values_no_number_column_holds_are_text_and_a_float_that_is_not_finite_is_refused(backend):
+    sink = backend.sink()
+    sink.replace(ALL_TYPES, WS, [D1], [row(D1, 0, big=2**64, obj={"a": [1, "b"]}), row(D1, 1, big=5)])
+    types = {"big": ColumnType.TEXT, "obj": ColumnType.JSON}
+    rows = backend.read(ALL_TYPES, types=types)
+    assert [(r["big"], r["obj"]) for r in rows] == [("18446744073709551616", {"a": [1, "b"]}), ("5", None)]
+    for value in (math.nan, math.inf):
+        with pytest.raises(ColumnValueError, match=f"all_types.ratio: {value} does not fit the column's type float"):
+            sink.replace(ALL_TYPES, WS, [D1], [row(D1, 0, ratio=value)])
+    assert backend.read(ALL_TYPES, types=types) == rows
+
+
 def test_ids_differing_only_by_trailing_spaces_are_two_ids(backend):
     """MariaDB's utf8mb4_bin pads: on 13677ea "x" and "x " were a duplicate key there."""
     records = [row(D1, 0, id="x", n=1), row(D1, 0, id="x ", n=2), row(D1, 0, id="x  ", n=3)]
