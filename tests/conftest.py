@@ -1,16 +1,26 @@
-"""Test-wide setup: an isolated Airflow home, and the sandbox on loopback.
+"""Test-wide setup: one temp folder per run, an isolated Airflow home, and the sandbox on loopback.
 
 The environment is set before anything imports Airflow, so every test runs
 against its own metadata database and never touches a developer's ~/airflow.
+Everything the run puts in the temp directory (the Airflow home, pytest's
+``tmp_path``, clusters' homes, benchmark work folders and caches, also those of
+subprocesses, which inherit ``TMPDIR``) goes into one folder, removed when the
+run ends: a run leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
+_RUN = Path(tempfile.mkdtemp(prefix="codex-test-run-"))
+atexit.register(shutil.rmtree, _RUN, ignore_errors=True)
+os.environ["TMPDIR"] = str(_RUN)
+tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 _HOME = Path(tempfile.mkdtemp(prefix="codex-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
