@@ -27,7 +27,7 @@ from airflow_provider_codex.api.paging import window_params
 from airflow_provider_codex.datasets import Dataset, Source
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, ArchiveFile, ReplaceResult, StorageSink
 from airflow_provider_codex.tables import ContentPolicy, FlattenContext, TableSpec, Tagged
-from airflow_provider_codex.windows import ONE_DAY, Window, check_retention
+from airflow_provider_codex.windows import ONE_DAY, Window, check_retention, unfinished_days
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,10 @@ class LoadSummary:
     client: dict[str, Any] = field(default_factory=dict)
     pauses: int = 0
     paused: Checkpoint | None = None
+    #: Rows the API sent for days outside the window, per day: dropped, and said so.
+    outside_window: dict[date, int] = field(default_factory=dict)
+    #: The window's days that had not ended when the load ran: their rows are incomplete.
+    unfinished_days: list[date] = field(default_factory=list)
 
     def add(self, results: dict[str, ReplaceResult]) -> None:
         for table, result in results.items():
@@ -113,6 +117,8 @@ class LoadSummary:
             "files": self.files,
             "duplicates_skipped": self.duplicates_skipped,
             "pauses": self.pauses,
+            "rows_outside_window": {d.isoformat(): n for d, n in sorted(self.outside_window.items())},
+            "unfinished_days": [d.isoformat() for d in self.unfinished_days],
             **self.client,
         }
 
@@ -127,6 +133,8 @@ class LoadSummary:
         summary.rows = {t: {date.fromisoformat(d): n for d, n in days.items()} for t, days in state["rows"].items()}
         summary.pages, summary.files = state["pages"], state["files"]
         summary.duplicates_skipped, summary.pauses = state["duplicates_skipped"], state["pauses"]
+        summary.outside_window = {date.fromisoformat(d): n for d, n in state.get("rows_outside_window", {}).items()}
+        summary.unfinished_days = [date.fromisoformat(d) for d in state.get("unfinished_days", [])]
         summary.client = {k: state[k] for k in ClientStats().as_dict() if k in state}
         checkpoint = state.get("checkpoint")
         return summary, Checkpoint(**checkpoint) if checkpoint else None
@@ -195,12 +203,15 @@ def load_dataset(
     else:
         rows = _list_rows(client, dataset, summary, page_size)
     log.info("%s: loading %s into %s", dataset.name, window, type(sink).__name__)
+    if dataset.source is not Source.SNAPSHOT:
+        _note_unfinished_days(dataset, window, now, summary)
     before = client.stats.as_dict()
     try:
         with collector.relaxed():  # millions of short-lived containers, no cycles: see api/collector.py
             summary.add(write(dataset.tables, owner, days, dataset.family.flatten(rows, ctx)))
     finally:
         summary.add_client_stats(before, client.stats.as_dict())
+        _note_outside_window(dataset, window, ctx, summary)
     if summary.paused is not None:
         summary.pauses += 1
         log.info(
@@ -213,6 +224,44 @@ def load_dataset(
     for table, per_day in summary.rows.items():
         log.info("%s: %s rows per day: %s", dataset.name, table, {d.isoformat(): n for d, n in per_day.items()})
     return summary
+
+
+def _note_unfinished_days(dataset: Dataset, window: Window, now: datetime, summary: LoadSummary) -> None:
+    """A window with today's or future days still loads, with a warning and a flag in the summary."""
+    summary.unfinished_days = unfinished_days(window, now)
+    if summary.unfinished_days:
+        log.warning(
+            "%s: the window %s includes %d day(s) that have not ended (%s): their rows are incomplete; "
+            "a later load of those days replaces them",
+            dataset.name,
+            window,
+            len(summary.unfinished_days),
+            ", ".join(d.isoformat() for d in summary.unfinished_days),
+        )
+
+
+def _note_outside_window(dataset: Dataset, window: Window, ctx: FlattenContext, summary: LoadSummary) -> None:
+    """Count the rows dropped for lying outside the window; warn where that breaks the contract.
+
+    Analytics endpoints are asked for exactly the window, so a row of another
+    day is the API not keeping its contract: a warning. Compliance log files
+    hold events of neighbouring days by design (a file spans midnight, the
+    listing reaches ``grace`` past the window): those are counted, at info level.
+    """
+    if not ctx.outside:
+        return
+    for day, count in ctx.outside.items():
+        summary.outside_window[day] = summary.outside_window.get(day, 0) + count
+    per_day = {d.isoformat(): n for d, n in sorted(summary.outside_window.items())}
+    level = logging.INFO if dataset.source is Source.COMPLIANCE_LOGS else logging.WARNING
+    log.log(
+        level,
+        "%s: %d row(s) the API sent lie outside the window %s and were not loaded, per day: %s",
+        dataset.name,
+        sum(per_day.values()),
+        window,
+        per_day,
+    )
 
 
 def _owner_id(client: CodexClient) -> str:

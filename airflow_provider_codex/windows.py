@@ -131,6 +131,16 @@ def _from_interval(context: Mapping[str, Any]) -> Window:
     return Window(end - ONE_DAY, end)
 
 
+def unfinished_days(window: Window, now: datetime | None = None) -> list[date]:
+    """The window's days that have not ended at ``now``: today's and future days.
+
+    Such a window still loads (a user may want today's figures so far), but its
+    rows are incomplete: the load warns and flags them in its summary.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return [day for day in window.days if _midnight(day) + ONE_DAY > now]
+
+
 def check_retention(window: Window, now: datetime | None = None, days: int = COMPLIANCE_RETENTION_DAYS) -> None:
     """Fail at once if the compliance API no longer holds the window's first day.
 

@@ -17,6 +17,7 @@ Nothing here validates a row field by field: rows come by the hundred thousand.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -54,6 +55,8 @@ class FlattenContext:
     events of neighbouring days). ``snapshot_day`` dates snapshot tables
     (tasks, environments); it defaults to ``loaded_at``'s UTC day.
     ``content_policy`` is required by the compliance flattener only.
+    ``outside`` counts, per day, the rows dropped for lying outside ``days``, so
+    the load can say so instead of dropping them without a word.
     """
 
     workspace_id: str
@@ -61,6 +64,7 @@ class FlattenContext:
     days: Collection[date] | None = None
     snapshot_day: date | None = None
     content_policy: ContentPolicy | None = field(default=None, repr=False)
+    outside: Counter[date] = field(default_factory=Counter, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.workspace_id, str) or not self.workspace_id:
@@ -78,7 +82,11 @@ class FlattenContext:
         return {"workspace_id": self.workspace_id, "day": day, "loaded_at": self.loaded_at}
 
     def wants(self, day: date) -> bool:
-        return self.days is None or day in self.days
+        """Whether a row of ``day`` is loaded; a row that is not is counted in ``outside``."""
+        if self.days is None or day in self.days:
+            return True
+        self.outside[day] += 1
+        return False
 
 
 #: The instants a record may hold: what every destination stores (MariaDB's DATETIME starts
