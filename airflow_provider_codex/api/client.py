@@ -53,7 +53,13 @@ from airflow_provider_codex.api.errors import (
     redact,
 )
 from airflow_provider_codex.api.paging import Page, Pager, QueryParams, iso_utc
-from airflow_provider_codex.api.retry import RETRYABLE_STATUSES, RateLimiter, parse_retry_after, shared_limiter
+from airflow_provider_codex.api.retry import (
+    RETRYABLE_STATUSES,
+    RateLimiter,
+    ServerWait,
+    parse_retry_after,
+    shared_limiter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +103,13 @@ class HashingWriter:
         self.file.write(chunk)
         self._sha.update(chunk)
         self.size += len(chunk)
+
+    def reset(self) -> None:
+        """Empty again: an attempt that failed half-way leaves nothing for the next one."""
+        self.file.seek(0)
+        self.file.truncate()
+        self._sha = hashlib.sha256()
+        self.size = 0
 
     @property
     def sha256(self) -> str:
@@ -253,9 +266,11 @@ class ClientCore:
         policy = self.config.retry
         limiter = self.limiter_for(endpoint) if rate_limited else None
         for attempt in range(1, policy.max_attempts + 1):
-            wait, mark = limiter.reserve(endpoint.name) if limiter else (0.0, 0.0)
-            if wait > 0:
-                yield Sleep(wait)
+            pace, mark = limiter.reserve(endpoint.name) if limiter else (0.0, 0.0)
+            if pace > 0:
+                yield Sleep(pace)
+            if into is not None:
+                into.reset()
             outcome = yield Send(request, into)
             if limiter:
                 limiter.answered(endpoint.name, mark)
@@ -269,10 +284,11 @@ class ClientCore:
                 raise error
             if isinstance(error, CodexRateLimitError):
                 self.stats.rate_limited += 1
-                self._check_wait(endpoint, error, retry_after)
+            wait = policy.wait(attempt, retry_after)
+            if wait.refused is not None:
+                raise self._refused(endpoint, error, wait)
             if attempt == policy.max_attempts:
                 raise error
-            delay = policy.delay(attempt, retry_after)
             self.stats.retries += 1
             log.warning(
                 "%s: %s; retry %d of %d in %.1fs",
@@ -280,35 +296,22 @@ class ClientCore:
                 error,
                 attempt,
                 policy.max_attempts - 1,
-                delay,
+                wait.seconds,
             )
-            yield Sleep(delay)
+            yield Sleep(wait.seconds)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _check_wait(self, endpoint: Endpoint, error: CodexRateLimitError, retry_after: float | None) -> None:
-        """Refuse to sleep past the caps: raise instead (a deferrable task defers on it)."""
-        policy = self.config.retry
-        if retry_after is None:
-            return
-        if retry_after > policy.max_retry_after:
-            raise CodexRateLimitError(
-                f"{endpoint.name}: the service asked to wait {retry_after:.0f}s (Retry-After), "
-                f"more than the {policy.max_retry_after:.0f}s this client may wait; "
-                "retry later or raise max_retry_after",
-                status=error.status,
-                endpoint=endpoint.name,
-                body=error.body,
-                retry_after=retry_after,
-            )
-        if policy.max_sleep is not None and retry_after > policy.max_sleep:
-            raise CodexRateLimitError(
-                f"{endpoint.name}: rate limited for {retry_after:.0f}s, longer than "
-                f"{policy.max_sleep:.0f}s worth sleeping in a worker",
-                status=error.status,
-                endpoint=endpoint.name,
-                body=error.body,
-                retry_after=retry_after,
-            )
+    def _refused(self, endpoint: Endpoint, error: CodexError, wait: ServerWait) -> CodexRateLimitError:
+        """A wait the policy will not sleep here (429 or 5xx alike): raised, carrying the capped wait."""
+        status = error.status if isinstance(error, CodexHTTPError) else 0
+        return CodexRateLimitError(
+            f"{endpoint.name} ({status}): the service asked to wait {wait.asked or 0:.0f}s (Retry-After), "
+            f"{wait.refused}; a deferrable task defers for {wait.seconds:.0f}s",
+            status=status,
+            endpoint=endpoint.name,
+            body=error.body if isinstance(error, CodexHTTPError) else "",
+            retry_after=wait.seconds,
+        )
 
     def _classify(self, endpoint: Endpoint, outcome: Outcome) -> tuple[CodexError, float | None]:
         """Map a failed outcome to a typed error, and the server's Retry-After if any."""

@@ -58,11 +58,14 @@ class CodexValidationError(CodexHTTPError):
 
 
 class CodexRateLimitError(CodexHTTPError):
-    """429 that the client did not (or may not) wait out.
+    """The service asked to be left alone for a while, and the client did not (or may not) wait.
 
-    Raised when retries ran out, or when ``Retry-After`` exceeds what the
-    caller allows a worker to sleep (see ``RetryPolicy.max_sleep``): a
-    deferrable operator catches it and defers for ``retry_after`` seconds.
+    Raised when 429s outlasted the retries, or when a ``Retry-After`` (on a
+    429 *or* a 5xx: one rule, ``RetryPolicy.wait``) is more than the client may
+    wait (``max_retry_after``) or than is worth sleeping in a worker
+    (``max_sleep``). ``status`` says which answer it was; ``retry_after`` is
+    the capped wait, never more than ``max_retry_after``: a deferrable
+    operator defers for that long, a sensor reads it as "not ready yet".
     """
 
     retryable = True
