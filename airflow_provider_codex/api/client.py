@@ -20,11 +20,13 @@ import ssl
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, TypeVar
 
+import httpcore
 import httpx
 
 from airflow_provider_codex.api import jsonio
@@ -511,6 +513,121 @@ def _ssl_context(verify: bool | str, cert_file: str, cert_dir: str) -> ssl.SSLCo
     return ssl.create_default_context(cafile=certifi.where())
 
 
+# --- the deadline of an attempt ------------------------------------------------------------
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """An attempt outlived the connection's ``request_deadline``: a retryable timeout."""
+
+
+class _Deadline:
+    """When the attempt in progress (in this thread or task) must be over."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        #: Whether the deadline, rather than a per-read timeout, bounded a wait.
+        self.bound = False
+
+    def cap(self, timeout: float | None, expired: type[Exception]) -> float | None:
+        """``timeout`` or the time left, whichever is shorter; raises ``expired`` once none is left."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            self.bound = True
+            raise expired("the request deadline has passed")
+        if timeout is None or left < timeout:
+            self.bound = True
+            return left
+        return timeout
+
+
+_DEADLINE: ContextVar[_Deadline | None] = ContextVar("codex_request_deadline", default=None)
+
+
+def _capped(timeout: float | None, expired: type[Exception]) -> float | None:
+    deadline = _DEADLINE.get()
+    return timeout if deadline is None else deadline.cap(timeout, expired)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every wait ends by the current attempt's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _capped(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _capped(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, _capped(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync network backend, with every socket wait capped at the attempt's time left.
+
+    httpx's timeout applies to each read (and write, and connect) on its own,
+    so a server sending a byte a second, in the headers or the body, keeps a
+    request open forever. Capping each wait at what is left of the attempt's
+    deadline (read from a context variable the sync face sets around each
+    send) bounds the whole exchange in one place: connect, TLS handshake,
+    request, headers, body, whichever of them trickles. Connections are pooled
+    and outlive an attempt, so the streams read the deadline at each wait.
+    """
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _capped(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, _capped(timeout, httpcore.ConnectTimeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _bound_by_deadline(http: httpx.Client) -> httpx.Client:
+    """``http`` with :class:`_DeadlineBackend` under each of its pools.
+
+    That is its own transport and any proxy transport httpx mounted from the
+    environment (``HTTPS_PROXY``...). httpx offers no argument for a network
+    backend, so this reaches into its transports; should a future httpx rename
+    them, this fails loudly here rather than leaving requests unbounded.
+    """
+    for transport in (http._transport, *http._mounts.values()):
+        if isinstance(transport, httpx.HTTPTransport):
+            pool = transport._pool
+            pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return http
+
+
+# --- the two faces ---------------------------------------------------------------------
+
 
 class _Face:
     """What both faces share: the core and the public, I/O-free helpers."""
@@ -539,6 +656,12 @@ class _Face:
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.config.timeout)
 
+    def _deadline_passed(self) -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"no complete answer within {self.config.request_deadline:g}s, "
+            f"the 'request_deadline' of {self.config.source}"
+        )
+
 
 class CodexClient(_Face):
     """Synchronous client (operators, hooks, TaskFlow tasks)."""
@@ -551,8 +674,10 @@ class CodexClient(_Face):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(config, limiter)
-        self._http = httpx.Client(
-            timeout=self._timeout(), verify=ssl_context(config.verify), transport=transport, follow_redirects=False
+        self._http = _bound_by_deadline(
+            httpx.Client(
+                timeout=self._timeout(), verify=ssl_context(config.verify), transport=transport, follow_redirects=False
+            )
         )
 
     def _drive(self, flow: Flow[T]) -> T:
@@ -568,21 +693,30 @@ class CodexClient(_Face):
         if isinstance(action, Sleep):
             time.sleep(action.seconds)
             return None
+        deadline = _Deadline(self.config.request_deadline)
+        token = _DEADLINE.set(deadline)
         try:
-            if action.into is None:
-                return _unbound(self._http.send(action.request))
-            response = self._http.send(action.request, stream=True)
-            try:
-                if response.is_success:
-                    for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
-                        action.into.write(chunk)
-                else:
-                    response.read()
-            finally:
-                response.close()
-            return _unbound(response)
+            return self._send(action)
+        except httpx.TimeoutException as exc:
+            return self._deadline_passed() if deadline.bound else exc
         except httpx.TransportError as exc:
             return exc
+        finally:
+            _DEADLINE.reset(token)
+
+    def _send(self, action: Send) -> httpx.Response:
+        if action.into is None:
+            return _unbound(self._http.send(action.request))
+        response = self._http.send(action.request, stream=True)
+        try:
+            if response.is_success:
+                for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                    action.into.write(chunk)
+            else:
+                response.read()
+        finally:
+            response.close()
+        return _unbound(response)
 
     def get_json(
         self,
@@ -658,21 +792,30 @@ class AsyncCodexClient(_Face):
         if isinstance(action, Sleep):
             await asyncio.sleep(action.seconds)
             return None
+        deadline = asyncio.timeout(self.config.request_deadline)
         try:
-            if action.into is None:
-                return _unbound(await self._http.send(action.request))
-            response = await self._http.send(action.request, stream=True)
-            try:
-                if response.is_success:
-                    async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
-                        action.into.write(chunk)
-                else:
-                    await response.aread()
-            finally:
-                await response.aclose()
-            return _unbound(response)
+            async with deadline:
+                return await self._send(action)
+        except TimeoutError:
+            if deadline.expired():
+                return self._deadline_passed()
+            raise
         except httpx.TransportError as exc:
             return exc
+
+    async def _send(self, action: Send) -> httpx.Response:
+        if action.into is None:
+            return _unbound(await self._http.send(action.request))
+        response = await self._http.send(action.request, stream=True)
+        try:
+            if response.is_success:
+                async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
+                    action.into.write(chunk)
+            else:
+                await response.aread()
+        finally:
+            await response.aclose()
+        return _unbound(response)
 
     async def get_json(
         self,
