@@ -98,6 +98,11 @@ PAGING_RULES: Mapping[Paging, PagingRule] = MappingProxyType(
     }
 )
 
+#: How many pages in a row may come back empty while ``has_more`` is true. A page may hold fewer
+#: rows than ``limit`` [assumed], even none now and then, but a run this long with a fresh cursor
+#: each time is a service walking nowhere: a contract error, not 100,000 requests.
+MAX_EMPTY_PAGES = 20
+
 #: The query parameter that sets the page size, on every paged route.
 LIMIT_PARAM = "limit"
 #: The repeatable query parameter naming compliance event types.
