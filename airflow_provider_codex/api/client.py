@@ -7,6 +7,11 @@ receive the outcome. :class:`CodexClient` drives a flow with ``httpx.Client``
 and ``time.sleep``; :class:`AsyncCodexClient` drives the very same flow with
 ``httpx.AsyncClient`` and ``asyncio.sleep``. Neither face holds logic of its
 own, so the two cannot drift apart.
+
+What the faces do hold is how they bound an attempt in time (``request_deadline``:
+``asyncio.timeout`` in the async face, a network backend that caps every socket
+wait at the time left in the sync one) and the redaction scope every flow runs in
+(:func:`~.errors.redacting`): no error leaves a face with a key in it.
 """
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ from airflow_provider_codex.api.errors import (
     CodexTransportError,
     CodexValidationError,
     excerpt,
+    quote,
     redact,
+    redacting,
 )
 from airflow_provider_codex.api.paging import Page, Pager, QueryParams, iso_utc
 from airflow_provider_codex.api.retry import (
@@ -163,19 +170,23 @@ class LogFile:
     raw: Mapping[str, Any]
 
     @classmethod
-    def from_listing(cls, row: Mapping[str, Any]) -> LogFile:
+    def from_listing(cls, row: Any) -> LogFile:
+        """One entry of ``GET /logs``; its id must be fit to become a path part of the download URL."""
+        if not isinstance(row, Mapping):
+            raise CodexContractError(f"{COMPLIANCE_LOGS.name}: a log file entry is not a JSON object: {quote(row)}")
         try:
-            return cls(
-                id=str(row["id"]),
-                event_type=str(row["event_type"]),
-                end_time=str(row["end_time"]),
-                file_name=row.get("file_name"),
-                file_size=row.get("file_size"),
-                sha256=str(row["file_sha256"]).lower(),
-                raw=row,
-            )
+            file_id, event_type, end_time, sha256 = (row[k] for k in ("id", "event_type", "end_time", "file_sha256"))
         except KeyError as missing:
-            raise CodexContractError(f"log file entry lacks {missing}: {excerpt(repr(row))}") from None
+            raise CodexContractError(f"log file entry lacks {missing}: {quote(row)}") from None
+        return cls(
+            id=str(file_id),
+            event_type=str(event_type),
+            end_time=str(end_time),
+            file_name=row.get("file_name"),
+            file_size=row.get("file_size"),
+            sha256=str(sha256).lower(),
+            raw=row,
+        )
 
 
 @dataclass
@@ -214,7 +225,8 @@ class ClientCore:
         self.limiter = limiter
         self._limiters: dict[Api, RateLimiter] = {}
         self.stats = ClientStats()
-        self._secrets = config.secrets()
+        #: What every error and log line of this client is scrubbed of.
+        self.secrets = config.secrets()
 
     def limiter_for(self, endpoint: Endpoint) -> RateLimiter:
         """The limiter that paces ``endpoint``: shared by every client of this process that
@@ -344,7 +356,7 @@ class ClientCore:
                 **kwargs,
             ), None
         if status == 422:
-            detail = _json_or_none(outcome)
+            detail = _json_or_none(body)
             detail = detail.get("detail") if isinstance(detail, dict) else None
             return CodexValidationError(
                 f"{where}: the service rejected the request: {excerpt(body)}", detail=detail, **kwargs
@@ -352,7 +364,7 @@ class ClientCore:
         retry_after = parse_retry_after(outcome.headers.get("retry-after"))
         if status == 429:
             return CodexRateLimitError(
-                f"{where}: rate limited (Retry-After: {outcome.headers.get('retry-after')})",
+                f"{where}: rate limited (Retry-After: {quote(outcome.headers.get('retry-after', 'none'))})",
                 retry_after=retry_after,
                 **kwargs,
             ), retry_after
@@ -361,7 +373,7 @@ class ClientCore:
         return CodexHTTPError(f"{where}: unexpected status: {excerpt(body)}", **kwargs), None
 
     def _scrub(self, text: str) -> str:
-        return redact(text, self._secrets)
+        return redact(text, self.secrets)
 
     # flows
 
@@ -379,12 +391,17 @@ class ClientCore:
             return jsonio.loads(response.content)
         except ValueError:
             raise CodexContractError(
-                f"{endpoint.name}: the body is not JSON ({response.status_code}): {excerpt(self._scrub(response.text))}"
+                f"{endpoint.name}: the body is not JSON ({response.status_code}): {excerpt(response.text)}"
             ) from None
 
     def page_flow(self, pager: Pager) -> Flow[Page]:
         body = yield from self.json_flow(pager.endpoint, pager.next_params())
         return pager.advance(body)
+
+    def log_files_flow(self, pager: Pager) -> Flow[list[LogFile]]:
+        """One page of the log listing, each entry checked (its id goes into a URL next)."""
+        page = yield from self.page_flow(pager)
+        return [LogFile.from_listing(row) for row in page.rows]
 
     def download_flow(self, file_id: str, expected_sha256: str) -> Flow[VerifiedFile]:
         """GET the file's route, follow its 307 *without the key*, stream, verify, retry."""
@@ -432,8 +449,8 @@ class ClientCore:
         body = yield from self.json_flow(MAX_EVENT_TIME, params)
         found = body.get("max_event_time") if isinstance(body, dict) else None
         if not isinstance(found, dict):
-            raise CodexContractError(f"{MAX_EVENT_TIME.name}: unexpected body: {excerpt(repr(body))}")
-        return {t: _parse_time(found.get(t)) for t in event_types}
+            raise CodexContractError(f"{MAX_EVENT_TIME.name}: unexpected body: {quote(body)}")
+        return {t: _parse_time(f"{MAX_EVENT_TIME.name}: max_event_time.{t}", found.get(t)) for t in event_types}
 
 
 def log_listing_params(event_types: Sequence[str], after: datetime, before: datetime | None) -> QueryParams:
@@ -462,22 +479,26 @@ def _unbound(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def _json_or_none(text: str) -> Any:
     try:
-        return jsonio.loads(response.content)
+        return jsonio.loads(text)
     except ValueError:
         return None
 
 
-def _parse_time(value: Any) -> datetime | None:
+def _parse_time(where: str, value: Any) -> datetime | None:
+    """An ISO 8601 time with a zone from a response, or None for null."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise CodexContractError(f"expected an ISO timestamp, got {value!r}")
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-# --- the two faces ---------------------------------------------------------------------
+    moment = None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CodexContractError(f"{where}: expected an ISO 8601 time with a zone, got {quote(value)}")
+    return moment
 
 
 def ssl_context(verify: bool | str) -> ssl.SSLContext:
@@ -682,12 +703,13 @@ class CodexClient(_Face):
 
     def _drive(self, flow: Flow[T]) -> T:
         outcome: Outcome = None
-        try:
-            while True:
-                action = flow.send(outcome)
-                outcome = self._perform(action)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        with redacting(self.core.secrets):
+            try:
+                while True:
+                    action = flow.send(outcome)
+                    outcome = self._perform(action)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
     def _perform(self, action: Action) -> Outcome:
         if isinstance(action, Sleep):
@@ -744,8 +766,9 @@ class CodexClient(_Face):
         self, event_types: Sequence[str], after: datetime, before: datetime | None = None
     ) -> Iterator[LogFile]:
         """The log files listed for ``(after, before]``, by end time."""
-        for page in self.iter_pages(COMPLIANCE_LOGS, log_listing_params(event_types, after, before)):
-            yield from (LogFile.from_listing(row) for row in page.rows)
+        pager = self.pager(COMPLIANCE_LOGS, log_listing_params(event_types, after, before))
+        while not pager.done:
+            yield from self._drive(self.core.log_files_flow(pager))
 
     def download_log_file(self, file: LogFile) -> VerifiedFile:
         """A log file's bytes, checked against the listing's SHA-256."""
@@ -781,12 +804,13 @@ class AsyncCodexClient(_Face):
 
     async def _drive(self, flow: Flow[T]) -> T:
         outcome: Outcome = None
-        try:
-            while True:
-                action = flow.send(outcome)
-                outcome = await self._perform(action)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        with redacting(self.core.secrets):
+            try:
+                while True:
+                    action = flow.send(outcome)
+                    outcome = await self._perform(action)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
     async def _perform(self, action: Action) -> Outcome:
         if isinstance(action, Sleep):
@@ -840,9 +864,10 @@ class AsyncCodexClient(_Face):
     async def iter_log_files(
         self, event_types: Sequence[str], after: datetime, before: datetime | None = None
     ) -> AsyncIterator[LogFile]:
-        async for page in self.iter_pages(COMPLIANCE_LOGS, log_listing_params(event_types, after, before)):
-            for row in page.rows:
-                yield LogFile.from_listing(row)
+        pager = self.pager(COMPLIANCE_LOGS, log_listing_params(event_types, after, before))
+        while not pager.done:
+            for file in await self._drive(self.core.log_files_flow(pager)):
+                yield file
 
     async def download_log_file(self, file: LogFile) -> VerifiedFile:
         return await self._drive(self.core.download_flow(file.id, file.sha256))

@@ -31,7 +31,7 @@ from airflow_provider_codex.api.endpoints import (
     Paging,
     WindowStyle,
 )
-from airflow_provider_codex.api.errors import CodexContractError, CodexPagingError, excerpt
+from airflow_provider_codex.api.errors import CodexContractError, CodexPagingError, quote
 
 #: A query as httpx takes it: a list keeps repeated names (``event_type``) and order.
 QueryParams = list[tuple[str, str]]
@@ -177,4 +177,4 @@ class Pager:
         return True
 
     def _bad(self, body: Any, why: str) -> CodexContractError:
-        return CodexContractError(f"{self.endpoint.name}: unexpected page body ({why}); got: {excerpt(repr(body))}")
+        return CodexContractError(f"{self.endpoint.name}: unexpected page body ({why}); got: {quote(body)}")
