@@ -30,6 +30,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, TypeVar
+from urllib.parse import quote as quote_path
 
 import httpcore
 import httpx
@@ -46,6 +47,7 @@ from airflow_provider_codex.api.endpoints import (
 )
 from airflow_provider_codex.api.errors import (
     CodexAuthError,
+    CodexConfigError,
     CodexContractError,
     CodexError,
     CodexHTTPError,
@@ -178,8 +180,9 @@ class LogFile:
             file_id, event_type, end_time, sha256 = (row[k] for k in ("id", "event_type", "end_time", "file_sha256"))
         except KeyError as missing:
             raise CodexContractError(f"log file entry lacks {missing}: {quote(row)}") from None
+        path_part(COMPLIANCE_LOG_FILE, "log_file_id", file_id)
         return cls(
-            id=str(file_id),
+            id=file_id,
             event_type=str(event_type),
             end_time=str(end_time),
             file_name=row.get("file_name"),
@@ -187,6 +190,25 @@ class LogFile:
             sha256=str(sha256).lower(),
             raw=row,
         )
+
+
+def path_part(endpoint: Endpoint, name: str, value: Any) -> str:
+    """``value`` percent-escaped for the ``{name}`` part of ``endpoint``'s path.
+
+    Ids from responses must match the registry's pattern for that part (see
+    ``Endpoint.path_params``): a ``../`` in a listed id would otherwise reach
+    another route with the key attached. Refused before any request is made.
+    """
+    pattern = endpoint.path_params.get(name)
+    if pattern is not None and not (isinstance(value, str) and pattern.fullmatch(value)):
+        raise CodexContractError(
+            f"{endpoint.name}: {name} {quote(value)} is not a safe path part (1 to 200 letters, digits, "
+            "'_', '.' or '-', not '.' or '..'); no request is made for it"
+        )
+    text = str(value)
+    if text in {"", ".", ".."}:
+        raise CodexContractError(f"{endpoint.name}: {name} {text!r} cannot be a path part")
+    return quote_path(text, safe="")
 
 
 @dataclass
@@ -244,9 +266,14 @@ class ClientCore:
     # building
 
     def url(self, endpoint: Endpoint, path_params: Mapping[str, str] | None = None) -> str:
+        """The route's URL; every path part percent-escaped (see :func:`path_part`)."""
         owner, owner_id = self.config.owner_for(endpoint)
-        route = endpoint.route(owner).format(owner_id=owner_id, **(path_params or {}))
-        return self.config.base_url.rstrip("/") + route
+        if owner_id in {".", ".."}:
+            raise CodexConfigError(f"{self.config.source}: {owner.value} id {owner_id!r} cannot be a path part")
+        parts = {name: path_part(endpoint, name, value) for name, value in (path_params or {}).items()}
+        return self.config.base_url.rstrip("/") + endpoint.route(owner).format(
+            owner_id=quote_path(owner_id, safe=""), **parts
+        )
 
     def request(
         self,

@@ -60,6 +60,12 @@ CASES = {
     "body is not JSON": (pages, lambda auth: Reply(200, f"<html>{auth}</html>".encode())),
     "listing entry lacks a field": (log_files, lambda auth: json_reply(page([{"id": "lf_1", "echo": auth}]))),
     "listing entry is not an object": (log_files, lambda auth: json_reply(page([auth]))),
+    "listing id is unsafe": (
+        log_files,
+        lambda auth: json_reply(
+            page([{"id": auth, "event_type": "CODEX_LOG", "end_time": AFTER, "file_sha256": "0" * 64}])
+        ),
+    ),
     "freshness body off the contract": (freshness, lambda auth: json_reply({"echo": auth})),
     "freshness time is not a time": (freshness, lambda auth: json_reply({"max_event_time": {"CODEX_LOG": auth}})),
     "401": (pages, lambda auth: json_reply({"error": {"message": f"bad {auth}"}}, 401)),
@@ -92,7 +98,7 @@ def test_an_echoed_key_appears_in_no_error_and_no_log_line(case, caplog):
     assert leaked_pieces(everything_printed(caught.value, caplog)) == []
 
 
-@pytest.mark.parametrize("case", ["page is a list", "freshness time is not a time", "listing entry lacks a field"])
+@pytest.mark.parametrize("case", ["page is a list", "freshness time is not a time", "listing id is unsafe"])
 def test_the_async_face_redacts_the_same(case, caplog):
     call, echo = CASES[case]
 

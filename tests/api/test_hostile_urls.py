@@ -1,0 +1,83 @@
+"""Ids from outside, over real HTTP.
+
+- A log-file id outside the registry's safe pattern is a contract error at listing
+  time, and no request carrying a key is made for it; path parts are percent-escaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+from hostile import WORKSPACE, Reply, client_config, hostile_server, json_reply
+
+from airflow_provider_codex.api.client import AsyncCodexClient, ClientCore, CodexClient, LogFile
+from airflow_provider_codex.api.endpoints import CODE_REVIEWS
+from airflow_provider_codex.api.errors import CodexContractError
+
+DAY = datetime(2026, 3, 4, tzinfo=UTC)
+BODY = b'{"event_id": "e1"}\n'
+SHA = hashlib.sha256(BODY).hexdigest()
+UNSAFE_IDS = ["../../../analytics/codex/workspaces/x/usage", "..", ".", "a/b", "lf 1", "%2e%2e", "x" * 201, "", 7, None]
+
+
+def listing(file_id):
+    entry = {"id": file_id, "event_type": "CODEX_LOG", "end_time": "2026-03-04T00:15:00Z", "file_sha256": SHA}
+    return json_reply({"data": [entry], "has_more": False, "last_end_time": "2026-03-04T00:15:00Z"})
+
+
+def list_and_download(client):
+    for file in client.iter_log_files(["CODEX_LOG"], DAY):
+        client.download_log_file(file)
+
+
+@pytest.mark.parametrize("file_id", UNSAFE_IDS)
+def test_an_unsafe_log_file_id_is_refused_at_listing_time(file_id):
+    with (
+        hostile_server(lambda seen: listing(file_id)) as server,
+        CodexClient(client_config(server.base_url)) as client,
+        pytest.raises(CodexContractError, match=r"log_file_id .* is not a safe path part") as caught,
+    ):
+        list_and_download(client)
+    assert server.routes() == [f"/v1/compliance/workspaces/{WORKSPACE}/logs"]  # nothing else was asked
+    assert "no request is made" in str(caught.value)
+
+
+def test_the_async_face_refuses_the_same_id():
+    async def run(base_url):
+        async with AsyncCodexClient(client_config(base_url)) as client:
+            return [f async for f in client.iter_log_files(["CODEX_LOG"], DAY)]
+
+    with hostile_server(lambda seen: listing("../usage")) as server, pytest.raises(CodexContractError):
+        asyncio.run(asyncio.wait_for(run(server.base_url), 30))
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("file_id", UNSAFE_IDS[:4])
+def test_no_request_is_made_for_an_unsafe_id_however_it_arrives(file_id):
+    made = LogFile(file_id, "CODEX_LOG", "2026-03-04T00:15:00Z", None, None, SHA, {})
+    with (
+        hostile_server(lambda seen: Reply(500)) as server,
+        CodexClient(client_config(server.base_url)) as client,
+        pytest.raises(CodexContractError),
+    ):
+        client.download_log_file(made)
+    assert server.requests == []
+
+
+def test_a_safe_id_is_downloaded_and_path_parts_are_escaped():
+    def answer(seen):
+        if seen.route == "/signed":
+            return Reply(200, BODY)
+        if seen.route.endswith("/logs"):
+            return listing("lf_2026-03-04.part-1")
+        return Reply(307, headers={"Location": "/signed?signature=abc"})
+
+    with hostile_server(answer) as server, CodexClient(client_config(server.base_url)) as client:
+        (file,) = client.iter_log_files(["CODEX_LOG"], DAY)
+        assert client.download_log_file(file).read() == BODY
+    assert f"/v1/compliance/workspaces/{WORKSPACE}/logs/lf_2026-03-04.part-1" in server.routes()
+    core = ClientCore(client_config("http://h/v1", workspace_id="ws/../x?y=1#z"))
+    assert core.url(CODE_REVIEWS) == "http://h/v1/analytics/codex/workspaces/ws%2F..%2Fx%3Fy%3D1%23z/code_reviews"
