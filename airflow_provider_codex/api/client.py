@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, TypeVar
 from urllib.parse import quote as quote_path
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -80,6 +81,13 @@ T = TypeVar("T")
 DOWNLOAD_CHUNK = 1 << 16
 #: A downloaded file stays in memory up to this size, then spills to a temp file.
 DOWNLOAD_SPOOL_BYTES = 4 << 20
+#: The URL schemes a base URL (and a signed URL) may have.
+HTTP_SCHEMES = frozenset({"http", "https"})
+#: OpenSSL's reasons for a handshake with a peer that does not speak TLS at all
+#: (``https://`` against a plain-HTTP port): retrying cannot help, the scheme is wrong.
+NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL", "HTTP_REQUEST"}
+)
 
 
 # --- what a flow asks its driver to do ------------------------------------------------
@@ -267,13 +275,25 @@ class ClientCore:
 
     def url(self, endpoint: Endpoint, path_params: Mapping[str, str] | None = None) -> str:
         """The route's URL; every path part percent-escaped (see :func:`path_part`)."""
+        base = self.base_url()
         owner, owner_id = self.config.owner_for(endpoint)
         if owner_id in {".", ".."}:
             raise CodexConfigError(f"{self.config.source}: {owner.value} id {owner_id!r} cannot be a path part")
         parts = {name: path_part(endpoint, name, value) for name, value in (path_params or {}).items()}
-        return self.config.base_url.rstrip("/") + endpoint.route(owner).format(
-            owner_id=quote_path(owner_id, safe=""), **parts
-        )
+        return base + endpoint.route(owner).format(owner_id=quote_path(owner_id, safe=""), **parts)
+
+    def base_url(self) -> str:
+        """The connection's base URL, refused at once unless it is ``http(s)://``: no retry fixes a scheme."""
+        base = self.config.base_url.rstrip("/")
+        split = urlsplit(base)
+        if split.scheme.lower() not in HTTP_SCHEMES or not split.netloc:
+            shown = f"{split.scheme}://{split.netloc.rpartition('@')[2]}" if split.netloc else split.scheme or base
+            raise CodexConfigError(
+                f"{self.config.source}: the base URL {quote(shown)} is not an http(s) URL; check the scheme "
+                "of the base URL (the connection's host): it must start with https:// "
+                "(http:// only for a local sandbox)"
+            )
+        return base
 
     def request(
         self,
@@ -357,7 +377,7 @@ class ClientCore:
     def _classify(self, endpoint: Endpoint, outcome: Outcome) -> tuple[CodexError, float | None]:
         """Map a failed outcome to a typed error, and the server's Retry-After if any."""
         if not isinstance(outcome, httpx.Response):
-            return CodexTransportError(self._scrub(f"{endpoint.name}: {type(outcome).__name__}: {outcome}")), None
+            return self._transport_error(endpoint, outcome), None
         status = outcome.status_code
         body = self._scrub(outcome.text)
         where = f"{endpoint.name} ({status})"
@@ -398,6 +418,21 @@ class ClientCore:
         if status in RETRYABLE_STATUSES or status >= 500:
             return CodexServerError(f"{where}: server error: {excerpt(body)}", **kwargs), retry_after
         return CodexHTTPError(f"{where}: unexpected status: {excerpt(body)}", **kwargs), None
+
+    def _transport_error(self, endpoint: Endpoint, failed: httpx.TransportError | None) -> CodexError:
+        """A failed exchange: retryable, unless it is one a retry cannot fix (a wrong scheme)."""
+        where = _origin(failed)
+        reason = _not_tls(failed)
+        if reason is not None:
+            return CodexConfigError(
+                f"{endpoint.name}: {where} does not speak TLS (handshake: {reason}); check the scheme of the "
+                f"base URL of {self.config.source}: https:// for a TLS server, http:// for a plain-HTTP one"
+            )
+        if isinstance(failed, httpx.UnsupportedProtocol):
+            return CodexConfigError(
+                f"{endpoint.name}: {failed}; check the scheme of the base URL of {self.config.source}"
+            )
+        return CodexTransportError(self._scrub(f"{endpoint.name}: {type(failed).__name__}: {failed}"))
 
     def _scrub(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -526,6 +561,26 @@ def _parse_time(where: str, value: Any) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         raise CodexContractError(f"{where}: expected an ISO 8601 time with a zone, got {quote(value)}")
     return moment
+
+
+def _origin(failed: httpx.TransportError | None) -> str:
+    """``scheme://host:port`` of the request a transport error belongs to, for messages."""
+    try:
+        url = failed.request.url if failed is not None else None
+    except RuntimeError:  # an error raised outside a request
+        url = None
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}" if url is not None else "the server"
+
+
+def _not_tls(failed: BaseException | None) -> str | None:
+    """OpenSSL's reason when ``failed`` is a handshake with a peer that does not speak TLS, else None."""
+    seen: set[int] = set()
+    while failed is not None and id(failed) not in seen:
+        seen.add(id(failed))
+        if isinstance(failed, ssl.SSLError) and failed.reason in NOT_TLS_REASONS:
+            return str(failed.reason)
+        failed = failed.__cause__ or failed.__context__
+    return None
 
 
 def ssl_context(verify: bool | str) -> ssl.SSLContext:

@@ -1,7 +1,9 @@
-"""Ids from outside, over real HTTP.
+"""Ids and schemes from outside, over real HTTP.
 
 - A log-file id outside the registry's safe pattern is a contract error at listing
   time, and no request carrying a key is made for it; path parts are percent-escaped.
+- An unsupported scheme in the base URL, or ``https://`` against a plain-HTTP port,
+  is a permanent error that says to check the scheme: one attempt, not eight.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from hostile import WORKSPACE, Reply, client_config, hostile_server, json_reply
 
 from airflow_provider_codex.api.client import AsyncCodexClient, ClientCore, CodexClient, LogFile
 from airflow_provider_codex.api.endpoints import CODE_REVIEWS
-from airflow_provider_codex.api.errors import CodexContractError
+from airflow_provider_codex.api.errors import CodexConfigError, CodexContractError
+from airflow_provider_codex.api.retry import RetryPolicy
 
 DAY = datetime(2026, 3, 4, tzinfo=UTC)
 BODY = b'{"event_id": "e1"}\n'
@@ -81,3 +84,40 @@ def test_a_safe_id_is_downloaded_and_path_parts_are_escaped():
     assert f"/v1/compliance/workspaces/{WORKSPACE}/logs/lf_2026-03-04.part-1" in server.routes()
     core = ClientCore(client_config("http://h/v1", workspace_id="ws/../x?y=1#z"))
     assert core.url(CODE_REVIEWS) == "http://h/v1/analytics/codex/workspaces/ws%2F..%2Fx%3Fy%3D1%23z/code_reviews"
+
+
+# --- schemes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base", ["v1://127.0.0.1:{port}", "ftp://127.0.0.1:{port}/v1", "127.0.0.1:{port}/v1"])
+def test_an_unsupported_scheme_is_a_permanent_error(base):
+    with hostile_server(lambda seen: Reply(500)) as server:
+        port = server.root.rsplit(":", 1)[1]
+        with CodexClient(client_config(base.format(port=port))) as client, pytest.raises(CodexConfigError) as caught:
+            list(client.iter_pages(CODE_REVIEWS))
+    assert "check the scheme of the base URL" in str(caught.value)
+    assert not caught.value.retryable
+    assert server.connections == 0
+
+
+def pages_on(face, config):
+    if face == "sync":
+        with CodexClient(config) as client:
+            return list(client.iter_pages(CODE_REVIEWS))
+
+    async def run():
+        async with AsyncCodexClient(config) as client:
+            return [p async for p in client.iter_pages(CODE_REVIEWS)]
+
+    return asyncio.run(asyncio.wait_for(run(), 30))
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_https_against_a_plain_http_port_is_a_permanent_error(face):
+    with hostile_server(lambda seen: Reply(500)) as server:
+        config = client_config(server.base_url.replace("http://", "https://"), verify=False, retry=RetryPolicy())
+        with pytest.raises(CodexConfigError) as caught:
+            pages_on(face, config)
+    message = str(caught.value)
+    assert "does not speak TLS" in message and "check the scheme of the base URL" in message
+    assert server.connections == 1  # no retries: a wrong scheme does not fix itself
