@@ -466,10 +466,18 @@ class ClientCore:
         return [LogFile.from_listing(row) for row in page.rows]
 
     def download_flow(self, file_id: str, expected_sha256: str) -> Flow[VerifiedFile]:
-        """GET the file's route, follow its 307 *without the key*, stream, verify, retry."""
+        """GET the file's route, follow its 307 *without the key*, stream, verify, retry.
+
+        The signed URL must serve the file itself. Should it redirect again, one
+        fresh signed URL is asked for (a signature that went stale, a host that
+        moved); a second redirect, or one back to the same URL (a loop), is a
+        :class:`CodexContractError` that no retry fixes. Redirects are never
+        followed further: they would lead a download to wherever a body says.
+        """
         endpoint = COMPLIANCE_LOG_FILE
         policy = self.config.retry
         expected = expected_sha256.lower()
+        redirected = False
         for attempt in range(1, policy.max_attempts + 1):
             first = yield from self.exchange(endpoint, self.request(endpoint, path_params={"log_file_id": file_id}))
             location = first.headers.get("location")
@@ -477,12 +485,17 @@ class ClientCore:
                 raise CodexContractError(
                     f"{endpoint.name}: expected a redirect to a signed URL, got {first.status_code}"
                 )
+            signed_url = _joined(first.url, location)
+            if signed_url is None or signed_url.scheme not in HTTP_SCHEMES:
+                raise CodexContractError(
+                    f"{endpoint.name}: file {file_id}: the signed URL is not an http(s) URL: {quote(location)}"
+                )
             # A fresh request: the signed URL carries its own authority; the bearer key
             # must never travel to that host (it may be another company's CDN).
-            signed = httpx.Request("GET", first.url.join(location))
+            signed = httpx.Request("GET", signed_url)
             writer = HashingWriter()
             try:
-                yield from self.exchange(endpoint, signed, into=writer, rate_limited=False)
+                answer = yield from self.exchange(endpoint, signed, into=writer, rate_limited=False)
             except (CodexPermissionError, CodexNotFoundError) as expired:
                 writer.close()
                 if attempt == policy.max_attempts:
@@ -492,6 +505,22 @@ class ClientCore:
             except BaseException:
                 writer.close()
                 raise
+            if answer.status_code >= 300:
+                writer.close()
+                again = _joined(signed_url, answer.headers.get("location", ""))
+                loop = again == signed_url
+                target = "nowhere" if again is None else _shown(again) + (" (itself: a redirect loop)" if loop else "")
+                message = (
+                    f"{endpoint.name}: file {file_id}: the signed URL redirected again ({answer.status_code}), "
+                    f"to {target}; the download host must serve the file"
+                )
+                if loop or redirected or attempt == policy.max_attempts:
+                    raise CodexContractError(
+                        f"{message}, and a fresh signed URL did not help" if redirected else message
+                    )
+                redirected = True
+                log.warning("%s; asking for a fresh signed URL once", message)
+                continue
             if writer.sha256 == expected:
                 return VerifiedFile(file_id, writer)
             writer.close()
@@ -561,6 +590,20 @@ def _parse_time(where: str, value: Any) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         raise CodexContractError(f"{where}: expected an ISO 8601 time with a zone, got {quote(value)}")
     return moment
+
+
+def _joined(base: httpx.URL, location: str) -> httpx.URL | None:
+    """``location`` resolved against ``base``; None when it is no URL at all."""
+    try:
+        return base.join(location) if location else None
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return None
+
+
+def _shown(url: httpx.URL) -> str:
+    """A signed URL fit for a message: its query (the signature, a credential of its own) left out."""
+    shown = f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}"
+    return quote(shown + ("?<signature redacted>" if url.query else ""))
 
 
 def _origin(failed: httpx.TransportError | None) -> str:

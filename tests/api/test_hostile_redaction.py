@@ -74,6 +74,10 @@ CASES = {
     "418": (pages, lambda auth: Reply(418, auth.encode())),
     "503 after retries": (pages, lambda auth: json_reply({"error": auth}, 503)),
     "429 Retry-After": (pages, lambda auth: json_reply({"error": auth}, 429, **{"Retry-After": auth})),
+    "redirect to the key": (
+        download,
+        lambda auth: Reply(307, headers={"Location": "/v1/" + auth.replace(" ", "/") + "?sig=1"}),
+    ),
 }
 
 

@@ -1,9 +1,11 @@
-"""Ids and schemes from outside, over real HTTP.
+"""Ids, schemes and redirects from outside, over real HTTP.
 
 - A log-file id outside the registry's safe pattern is a contract error at listing
   time, and no request carrying a key is made for it; path parts are percent-escaped.
 - An unsupported scheme in the base URL, or ``https://`` against a plain-HTTP port,
   is a permanent error that says to check the scheme: one attempt, not eight.
+- A signed URL that redirects again is reported as that, never as a SHA-256 mismatch;
+  one fresh signed URL is asked for, a loop is not retried.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
-from hostile import WORKSPACE, Reply, client_config, hostile_server, json_reply
+from hostile import COMPLIANCE_KEY, WORKSPACE, Reply, client_config, hostile_server, json_reply
 
 from airflow_provider_codex.api.client import AsyncCodexClient, ClientCore, CodexClient, LogFile
 from airflow_provider_codex.api.endpoints import CODE_REVIEWS
@@ -121,3 +123,58 @@ def test_https_against_a_plain_http_port_is_a_permanent_error(face):
     message = str(caught.value)
     assert "does not speak TLS" in message and "check the scheme of the base URL" in message
     assert server.connections == 1  # no retries: a wrong scheme does not fix itself
+
+
+# --- redirects on the signed host --------------------------------------------------------------
+
+
+def signed(then):
+    """The log file route answers 307 to ``/signed?signature=…``; ``/signed`` answers ``then(seen)``."""
+
+    def answer(seen):
+        if seen.route.startswith("/signed") or seen.route.startswith("/elsewhere"):
+            return then(seen)
+        return Reply(307, headers={"Location": "/signed?signature=sekrit-sig"})
+
+    return answer
+
+
+LISTED = LogFile("lf_1", "CODEX_LOG", "2026-03-04T00:15:00Z", "a.jsonl", len(BODY), SHA, {})
+
+
+def download(server):
+    with CodexClient(client_config(server.base_url)) as client:
+        return client.download_log_file(LISTED)
+
+
+def test_a_signed_url_that_redirects_again_is_reported_as_such():
+    moved = signed(lambda seen: Reply(302, headers={"Location": "/elsewhere/file?signature=other-sig"}))
+    with hostile_server(moved) as server, pytest.raises(CodexContractError) as caught:
+        download(server)
+    message = str(caught.value)
+    assert "the signed URL redirected again (302), to http://127.0.0.1:" in message
+    assert "/elsewhere/file?<signature redacted>" in message and "a fresh signed URL did not help" in message
+    assert "SHA-256" not in message
+    assert "sekrit-sig" not in message and "other-sig" not in message
+    api_route = f"/v1/compliance/workspaces/{WORKSPACE}/logs/lf_1"
+    assert server.routes() == [api_route, "/signed", api_route, "/signed"]  # one fresh signed URL, then no more
+    assert all("authorization" not in seen.headers for seen in server.requests if seen.route == "/signed")
+
+
+def test_a_redirect_loop_on_the_signed_host_is_not_retried():
+    loop = signed(lambda seen: Reply(307, headers={"Location": seen.path}))
+    with hostile_server(loop) as server, pytest.raises(CodexContractError, match="itself: a redirect loop"):
+        download(server)
+    assert server.routes().count("/signed") == 1
+
+
+def test_a_fresh_signed_url_after_one_redirect_is_downloaded():
+    served = []
+
+    def then(seen):
+        served.append(seen)
+        return Reply(302, headers={"Location": "/elsewhere"}) if len(served) == 1 else Reply(200, BODY)
+
+    with hostile_server(signed(then)) as server:
+        assert download(server).read() == BODY
+    assert COMPLIANCE_KEY not in repr(server.requests[1].headers)  # the signed host never saw the key
