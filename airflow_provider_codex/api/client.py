@@ -66,6 +66,7 @@ from airflow_provider_codex.api.errors import (
 )
 from airflow_provider_codex.api.paging import Page, Pager, QueryParams, iso_utc
 from airflow_provider_codex.api.retry import (
+    RETRY_AFTER_CEILING,
     RETRYABLE_STATUSES,
     RateLimiter,
     ServerWait,
@@ -365,8 +366,10 @@ class ClientCore:
     def _refused(self, endpoint: Endpoint, error: CodexError, wait: ServerWait) -> CodexRateLimitError:
         """A wait the policy will not sleep here (429 or 5xx alike): raised, carrying the capped wait."""
         status = error.status if isinstance(error, CodexHTTPError) else 0
+        asked = wait.asked or 0.0
+        shown = "a year or more" if asked >= RETRY_AFTER_CEILING else f"{asked:.0f}s"
         return CodexRateLimitError(
-            f"{endpoint.name} ({status}): the service asked to wait {wait.asked or 0:.0f}s (Retry-After), "
+            f"{endpoint.name} ({status}): the service asked to wait {shown} (Retry-After), "
             f"{wait.refused}; a deferrable task defers for {wait.seconds:.0f}s",
             status=status,
             endpoint=endpoint.name,

@@ -69,6 +69,7 @@ def test_a_huge_retry_after_is_raised_with_the_capped_wait(no_sleep, status, val
     assert caught.value.retry_after == 900  # the deferral is capped too: never until 2058
     assert caught.value.status == status
     assert "max_retry_after" in str(caught.value)
+    assert "asked to wait a year or more" in str(caught.value)
     assert len(server.requests) == 1
 
 
