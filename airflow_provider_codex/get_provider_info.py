@@ -52,6 +52,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         secret=True,
     ),
     "timeout": _number("Timeout (s)", "Per-request timeout in seconds.", kind="number", default=60),
+    "request_deadline": _number(
+        "Request deadline (s)",
+        "Most seconds one request or one log file download may take in all (the timeout bounds each read only).",
+        kind="number",
+        default=300,
+    ),
     "requests_per_minute": _number(
         "Requests per minute", "Client-side limit per route, below the service's own.", kind="integer", default=100
     ),

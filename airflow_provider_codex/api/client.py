@@ -7,6 +7,11 @@ receive the outcome. :class:`CodexClient` drives a flow with ``httpx.Client``
 and ``time.sleep``; :class:`AsyncCodexClient` drives the very same flow with
 ``httpx.AsyncClient`` and ``asyncio.sleep``. Neither face holds logic of its
 own, so the two cannot drift apart.
+
+What the faces do hold is how they bound an attempt in time (``request_deadline``:
+``asyncio.timeout`` in the async face, a network backend that caps every socket
+wait at the time left in the sync one) and the redaction scope every flow runs in
+(:func:`~.errors.redacting`): no error leaves a face with a key in it.
 """
 
 from __future__ import annotations
@@ -20,11 +25,15 @@ import ssl
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, TypeVar
+from urllib.parse import quote as quote_path
+from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from airflow_provider_codex.api import jsonio
@@ -39,6 +48,7 @@ from airflow_provider_codex.api.endpoints import (
 )
 from airflow_provider_codex.api.errors import (
     CodexAuthError,
+    CodexConfigError,
     CodexContractError,
     CodexError,
     CodexHTTPError,
@@ -50,10 +60,19 @@ from airflow_provider_codex.api.errors import (
     CodexTransportError,
     CodexValidationError,
     excerpt,
+    quote,
     redact,
+    redacting,
 )
 from airflow_provider_codex.api.paging import Page, Pager, QueryParams, iso_utc
-from airflow_provider_codex.api.retry import RETRYABLE_STATUSES, RateLimiter, parse_retry_after, shared_limiter
+from airflow_provider_codex.api.retry import (
+    RETRY_AFTER_CEILING,
+    RETRYABLE_STATUSES,
+    RateLimiter,
+    ServerWait,
+    parse_retry_after,
+    shared_limiter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +82,13 @@ T = TypeVar("T")
 DOWNLOAD_CHUNK = 1 << 16
 #: A downloaded file stays in memory up to this size, then spills to a temp file.
 DOWNLOAD_SPOOL_BYTES = 4 << 20
+#: The URL schemes a base URL (and a signed URL) may have.
+HTTP_SCHEMES = frozenset({"http", "https"})
+#: OpenSSL's reasons for a handshake with a peer that does not speak TLS at all
+#: (``https://`` against a plain-HTTP port): retrying cannot help, the scheme is wrong.
+NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL", "HTTP_REQUEST"}
+)
 
 
 # --- what a flow asks its driver to do ------------------------------------------------
@@ -97,6 +123,13 @@ class HashingWriter:
         self.file.write(chunk)
         self._sha.update(chunk)
         self.size += len(chunk)
+
+    def reset(self) -> None:
+        """Empty again: an attempt that failed half-way leaves nothing for the next one."""
+        self.file.seek(0)
+        self.file.truncate()
+        self._sha = hashlib.sha256()
+        self.size = 0
 
     @property
     def sha256(self) -> str:
@@ -148,19 +181,43 @@ class LogFile:
     raw: Mapping[str, Any]
 
     @classmethod
-    def from_listing(cls, row: Mapping[str, Any]) -> LogFile:
+    def from_listing(cls, row: Any) -> LogFile:
+        """One entry of ``GET /logs``; its id must be fit to become a path part of the download URL."""
+        if not isinstance(row, Mapping):
+            raise CodexContractError(f"{COMPLIANCE_LOGS.name}: a log file entry is not a JSON object: {quote(row)}")
         try:
-            return cls(
-                id=str(row["id"]),
-                event_type=str(row["event_type"]),
-                end_time=str(row["end_time"]),
-                file_name=row.get("file_name"),
-                file_size=row.get("file_size"),
-                sha256=str(row["file_sha256"]).lower(),
-                raw=row,
-            )
+            file_id, event_type, end_time, sha256 = (row[k] for k in ("id", "event_type", "end_time", "file_sha256"))
         except KeyError as missing:
-            raise CodexContractError(f"log file entry lacks {missing}: {excerpt(repr(row))}") from None
+            raise CodexContractError(f"log file entry lacks {missing}: {quote(row)}") from None
+        path_part(COMPLIANCE_LOG_FILE, "log_file_id", file_id)
+        return cls(
+            id=file_id,
+            event_type=str(event_type),
+            end_time=str(end_time),
+            file_name=row.get("file_name"),
+            file_size=row.get("file_size"),
+            sha256=str(sha256).lower(),
+            raw=row,
+        )
+
+
+def path_part(endpoint: Endpoint, name: str, value: Any) -> str:
+    """``value`` percent-escaped for the ``{name}`` part of ``endpoint``'s path.
+
+    Ids from responses must match the registry's pattern for that part (see
+    ``Endpoint.path_params``): a ``../`` in a listed id would otherwise reach
+    another route with the key attached. Refused before any request is made.
+    """
+    pattern = endpoint.path_params.get(name)
+    if pattern is not None and not (isinstance(value, str) and pattern.fullmatch(value)):
+        raise CodexContractError(
+            f"{endpoint.name}: {name} {quote(value)} is not a safe path part (1 to 200 letters, digits, "
+            "'_', '.' or '-', not '.' or '..'); no request is made for it"
+        )
+    text = str(value)
+    if text in {"", ".", ".."}:
+        raise CodexContractError(f"{endpoint.name}: {name} {text!r} cannot be a path part")
+    return quote_path(text, safe="")
 
 
 @dataclass
@@ -199,7 +256,8 @@ class ClientCore:
         self.limiter = limiter
         self._limiters: dict[Api, RateLimiter] = {}
         self.stats = ClientStats()
-        self._secrets = config.secrets()
+        #: What every error and log line of this client is scrubbed of.
+        self.secrets = config.secrets()
 
     def limiter_for(self, endpoint: Endpoint) -> RateLimiter:
         """The limiter that paces ``endpoint``: shared by every client of this process that
@@ -217,9 +275,26 @@ class ClientCore:
     # building
 
     def url(self, endpoint: Endpoint, path_params: Mapping[str, str] | None = None) -> str:
+        """The route's URL; every path part percent-escaped (see :func:`path_part`)."""
+        base = self.base_url()
         owner, owner_id = self.config.owner_for(endpoint)
-        route = endpoint.route(owner).format(owner_id=owner_id, **(path_params or {}))
-        return self.config.base_url.rstrip("/") + route
+        if owner_id in {".", ".."}:
+            raise CodexConfigError(f"{self.config.source}: {owner.value} id {owner_id!r} cannot be a path part")
+        parts = {name: path_part(endpoint, name, value) for name, value in (path_params or {}).items()}
+        return base + endpoint.route(owner).format(owner_id=quote_path(owner_id, safe=""), **parts)
+
+    def base_url(self) -> str:
+        """The connection's base URL, refused at once unless it is ``http(s)://``: no retry fixes a scheme."""
+        base = self.config.base_url.rstrip("/")
+        split = urlsplit(base)
+        if split.scheme.lower() not in HTTP_SCHEMES or not split.netloc:
+            shown = f"{split.scheme}://{split.netloc.rpartition('@')[2]}" if split.netloc else split.scheme or base
+            raise CodexConfigError(
+                f"{self.config.source}: the base URL {quote(shown)} is not an http(s) URL; check the scheme "
+                "of the base URL (the connection's host): it must start with https:// "
+                "(http:// only for a local sandbox)"
+            )
+        return base
 
     def request(
         self,
@@ -253,9 +328,11 @@ class ClientCore:
         policy = self.config.retry
         limiter = self.limiter_for(endpoint) if rate_limited else None
         for attempt in range(1, policy.max_attempts + 1):
-            wait, mark = limiter.reserve(endpoint.name) if limiter else (0.0, 0.0)
-            if wait > 0:
-                yield Sleep(wait)
+            pace, mark = limiter.reserve(endpoint.name) if limiter else (0.0, 0.0)
+            if pace > 0:
+                yield Sleep(pace)
+            if into is not None:
+                into.reset()
             outcome = yield Send(request, into)
             if limiter:
                 limiter.answered(endpoint.name, mark)
@@ -269,10 +346,11 @@ class ClientCore:
                 raise error
             if isinstance(error, CodexRateLimitError):
                 self.stats.rate_limited += 1
-                self._check_wait(endpoint, error, retry_after)
+            wait = policy.wait(attempt, retry_after)
+            if wait.refused is not None:
+                raise self._refused(endpoint, error, wait)
             if attempt == policy.max_attempts:
                 raise error
-            delay = policy.delay(attempt, retry_after)
             self.stats.retries += 1
             log.warning(
                 "%s: %s; retry %d of %d in %.1fs",
@@ -280,40 +358,29 @@ class ClientCore:
                 error,
                 attempt,
                 policy.max_attempts - 1,
-                delay,
+                wait.seconds,
             )
-            yield Sleep(delay)
+            yield Sleep(wait.seconds)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _check_wait(self, endpoint: Endpoint, error: CodexRateLimitError, retry_after: float | None) -> None:
-        """Refuse to sleep past the caps: raise instead (a deferrable task defers on it)."""
-        policy = self.config.retry
-        if retry_after is None:
-            return
-        if retry_after > policy.max_retry_after:
-            raise CodexRateLimitError(
-                f"{endpoint.name}: the service asked to wait {retry_after:.0f}s (Retry-After), "
-                f"more than the {policy.max_retry_after:.0f}s this client may wait; "
-                "retry later or raise max_retry_after",
-                status=error.status,
-                endpoint=endpoint.name,
-                body=error.body,
-                retry_after=retry_after,
-            )
-        if policy.max_sleep is not None and retry_after > policy.max_sleep:
-            raise CodexRateLimitError(
-                f"{endpoint.name}: rate limited for {retry_after:.0f}s, longer than "
-                f"{policy.max_sleep:.0f}s worth sleeping in a worker",
-                status=error.status,
-                endpoint=endpoint.name,
-                body=error.body,
-                retry_after=retry_after,
-            )
+    def _refused(self, endpoint: Endpoint, error: CodexError, wait: ServerWait) -> CodexRateLimitError:
+        """A wait the policy will not sleep here (429 or 5xx alike): raised, carrying the capped wait."""
+        status = error.status if isinstance(error, CodexHTTPError) else 0
+        asked = wait.asked or 0.0
+        shown = "a year or more" if asked >= RETRY_AFTER_CEILING else f"{asked:.0f}s"
+        return CodexRateLimitError(
+            f"{endpoint.name} ({status}): the service asked to wait {shown} (Retry-After), "
+            f"{wait.refused}; a deferrable task defers for {wait.seconds:.0f}s",
+            status=status,
+            endpoint=endpoint.name,
+            body=error.body if isinstance(error, CodexHTTPError) else "",
+            retry_after=wait.seconds,
+        )
 
     def _classify(self, endpoint: Endpoint, outcome: Outcome) -> tuple[CodexError, float | None]:
         """Map a failed outcome to a typed error, and the server's Retry-After if any."""
         if not isinstance(outcome, httpx.Response):
-            return CodexTransportError(self._scrub(f"{endpoint.name}: {type(outcome).__name__}: {outcome}")), None
+            return self._transport_error(endpoint, outcome), None
         status = outcome.status_code
         body = self._scrub(outcome.text)
         where = f"{endpoint.name} ({status})"
@@ -339,7 +406,7 @@ class ClientCore:
                 **kwargs,
             ), None
         if status == 422:
-            detail = _json_or_none(outcome)
+            detail = _json_or_none(body)
             detail = detail.get("detail") if isinstance(detail, dict) else None
             return CodexValidationError(
                 f"{where}: the service rejected the request: {excerpt(body)}", detail=detail, **kwargs
@@ -347,7 +414,7 @@ class ClientCore:
         retry_after = parse_retry_after(outcome.headers.get("retry-after"))
         if status == 429:
             return CodexRateLimitError(
-                f"{where}: rate limited (Retry-After: {outcome.headers.get('retry-after')})",
+                f"{where}: rate limited (Retry-After: {quote(outcome.headers.get('retry-after', 'none'))})",
                 retry_after=retry_after,
                 **kwargs,
             ), retry_after
@@ -355,8 +422,23 @@ class ClientCore:
             return CodexServerError(f"{where}: server error: {excerpt(body)}", **kwargs), retry_after
         return CodexHTTPError(f"{where}: unexpected status: {excerpt(body)}", **kwargs), None
 
+    def _transport_error(self, endpoint: Endpoint, failed: httpx.TransportError | None) -> CodexError:
+        """A failed exchange: retryable, unless it is one a retry cannot fix (a wrong scheme)."""
+        where = _origin(failed)
+        reason = _not_tls(failed)
+        if reason is not None:
+            return CodexConfigError(
+                f"{endpoint.name}: {where} does not speak TLS (handshake: {reason}); check the scheme of the "
+                f"base URL of {self.config.source}: https:// for a TLS server, http:// for a plain-HTTP one"
+            )
+        if isinstance(failed, httpx.UnsupportedProtocol):
+            return CodexConfigError(
+                f"{endpoint.name}: {failed}; check the scheme of the base URL of {self.config.source}"
+            )
+        return CodexTransportError(self._scrub(f"{endpoint.name}: {type(failed).__name__}: {failed}"))
+
     def _scrub(self, text: str) -> str:
-        return redact(text, self._secrets)
+        return redact(text, self.secrets)
 
     # flows
 
@@ -374,18 +456,31 @@ class ClientCore:
             return jsonio.loads(response.content)
         except ValueError:
             raise CodexContractError(
-                f"{endpoint.name}: the body is not JSON ({response.status_code}): {excerpt(self._scrub(response.text))}"
+                f"{endpoint.name}: the body is not JSON ({response.status_code}): {excerpt(response.text)}"
             ) from None
 
     def page_flow(self, pager: Pager) -> Flow[Page]:
         body = yield from self.json_flow(pager.endpoint, pager.next_params())
         return pager.advance(body)
 
+    def log_files_flow(self, pager: Pager) -> Flow[list[LogFile]]:
+        """One page of the log listing, each entry checked (its id goes into a URL next)."""
+        page = yield from self.page_flow(pager)
+        return [LogFile.from_listing(row) for row in page.rows]
+
     def download_flow(self, file_id: str, expected_sha256: str) -> Flow[VerifiedFile]:
-        """GET the file's route, follow its 307 *without the key*, stream, verify, retry."""
+        """GET the file's route, follow its 307 *without the key*, stream, verify, retry.
+
+        The signed URL must serve the file itself. Should it redirect again, one
+        fresh signed URL is asked for (a signature that went stale, a host that
+        moved); a second redirect, or one back to the same URL (a loop), is a
+        :class:`CodexContractError` that no retry fixes. Redirects are never
+        followed further: they would lead a download to wherever a body says.
+        """
         endpoint = COMPLIANCE_LOG_FILE
         policy = self.config.retry
         expected = expected_sha256.lower()
+        redirected = False
         for attempt in range(1, policy.max_attempts + 1):
             first = yield from self.exchange(endpoint, self.request(endpoint, path_params={"log_file_id": file_id}))
             location = first.headers.get("location")
@@ -393,12 +488,17 @@ class ClientCore:
                 raise CodexContractError(
                     f"{endpoint.name}: expected a redirect to a signed URL, got {first.status_code}"
                 )
+            signed_url = _joined(first.url, location)
+            if signed_url is None or signed_url.scheme not in HTTP_SCHEMES:
+                raise CodexContractError(
+                    f"{endpoint.name}: file {file_id}: the signed URL is not an http(s) URL: {quote(location)}"
+                )
             # A fresh request: the signed URL carries its own authority; the bearer key
             # must never travel to that host (it may be another company's CDN).
-            signed = httpx.Request("GET", first.url.join(location))
+            signed = httpx.Request("GET", signed_url)
             writer = HashingWriter()
             try:
-                yield from self.exchange(endpoint, signed, into=writer, rate_limited=False)
+                answer = yield from self.exchange(endpoint, signed, into=writer, rate_limited=False)
             except (CodexPermissionError, CodexNotFoundError) as expired:
                 writer.close()
                 if attempt == policy.max_attempts:
@@ -408,6 +508,22 @@ class ClientCore:
             except BaseException:
                 writer.close()
                 raise
+            if answer.status_code >= 300:
+                writer.close()
+                again = _joined(signed_url, answer.headers.get("location", ""))
+                loop = again == signed_url
+                target = "nowhere" if again is None else _shown(again) + (" (itself: a redirect loop)" if loop else "")
+                message = (
+                    f"{endpoint.name}: file {file_id}: the signed URL redirected again ({answer.status_code}), "
+                    f"to {target}; the download host must serve the file"
+                )
+                if loop or redirected or attempt == policy.max_attempts:
+                    raise CodexContractError(
+                        f"{message}, and a fresh signed URL did not help" if redirected else message
+                    )
+                redirected = True
+                log.warning("%s; asking for a fresh signed URL once", message)
+                continue
             if writer.sha256 == expected:
                 return VerifiedFile(file_id, writer)
             writer.close()
@@ -427,8 +543,8 @@ class ClientCore:
         body = yield from self.json_flow(MAX_EVENT_TIME, params)
         found = body.get("max_event_time") if isinstance(body, dict) else None
         if not isinstance(found, dict):
-            raise CodexContractError(f"{MAX_EVENT_TIME.name}: unexpected body: {excerpt(repr(body))}")
-        return {t: _parse_time(found.get(t)) for t in event_types}
+            raise CodexContractError(f"{MAX_EVENT_TIME.name}: unexpected body: {quote(body)}")
+        return {t: _parse_time(f"{MAX_EVENT_TIME.name}: max_event_time.{t}", found.get(t)) for t in event_types}
 
 
 def log_listing_params(event_types: Sequence[str], after: datetime, before: datetime | None) -> QueryParams:
@@ -457,22 +573,60 @@ def _unbound(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def _json_or_none(text: str) -> Any:
     try:
-        return jsonio.loads(response.content)
+        return jsonio.loads(text)
     except ValueError:
         return None
 
 
-def _parse_time(value: Any) -> datetime | None:
+def _parse_time(where: str, value: Any) -> datetime | None:
+    """An ISO 8601 time with a zone from a response, or None for null."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise CodexContractError(f"expected an ISO timestamp, got {value!r}")
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    moment = None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CodexContractError(f"{where}: expected an ISO 8601 time with a zone, got {quote(value)}")
+    return moment
 
 
-# --- the two faces ---------------------------------------------------------------------
+def _joined(base: httpx.URL, location: str) -> httpx.URL | None:
+    """``location`` resolved against ``base``; None when it is no URL at all."""
+    try:
+        return base.join(location) if location else None
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return None
+
+
+def _shown(url: httpx.URL) -> str:
+    """A signed URL fit for a message: its query (the signature, a credential of its own) left out."""
+    shown = f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}"
+    return quote(shown + ("?<signature redacted>" if url.query else ""))
+
+
+def _origin(failed: httpx.TransportError | None) -> str:
+    """``scheme://host:port`` of the request a transport error belongs to, for messages."""
+    try:
+        url = failed.request.url if failed is not None else None
+    except RuntimeError:  # an error raised outside a request
+        url = None
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}" if url is not None else "the server"
+
+
+def _not_tls(failed: BaseException | None) -> str | None:
+    """OpenSSL's reason when ``failed`` is a handshake with a peer that does not speak TLS, else None."""
+    seen: set[int] = set()
+    while failed is not None and id(failed) not in seen:
+        seen.add(id(failed))
+        if isinstance(failed, ssl.SSLError) and failed.reason in NOT_TLS_REASONS:
+            return str(failed.reason)
+        failed = failed.__cause__ or failed.__context__
+    return None
 
 
 def ssl_context(verify: bool | str) -> ssl.SSLContext:
@@ -508,6 +662,121 @@ def _ssl_context(verify: bool | str, cert_file: str, cert_dir: str) -> ssl.SSLCo
     return ssl.create_default_context(cafile=certifi.where())
 
 
+# --- the deadline of an attempt ------------------------------------------------------------
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """An attempt outlived the connection's ``request_deadline``: a retryable timeout."""
+
+
+class _Deadline:
+    """When the attempt in progress (in this thread or task) must be over."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        #: Whether the deadline, rather than a per-read timeout, bounded a wait.
+        self.bound = False
+
+    def cap(self, timeout: float | None, expired: type[Exception]) -> float | None:
+        """``timeout`` or the time left, whichever is shorter; raises ``expired`` once none is left."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            self.bound = True
+            raise expired("the request deadline has passed")
+        if timeout is None or left < timeout:
+            self.bound = True
+            return left
+        return timeout
+
+
+_DEADLINE: ContextVar[_Deadline | None] = ContextVar("codex_request_deadline", default=None)
+
+
+def _capped(timeout: float | None, expired: type[Exception]) -> float | None:
+    deadline = _DEADLINE.get()
+    return timeout if deadline is None else deadline.cap(timeout, expired)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every wait ends by the current attempt's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _capped(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _capped(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, _capped(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync network backend, with every socket wait capped at the attempt's time left.
+
+    httpx's timeout applies to each read (and write, and connect) on its own,
+    so a server sending a byte a second, in the headers or the body, keeps a
+    request open forever. Capping each wait at what is left of the attempt's
+    deadline (read from a context variable the sync face sets around each
+    send) bounds the whole exchange in one place: connect, TLS handshake,
+    request, headers, body, whichever of them trickles. Connections are pooled
+    and outlive an attempt, so the streams read the deadline at each wait.
+    """
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _capped(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, _capped(timeout, httpcore.ConnectTimeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _bound_by_deadline(http: httpx.Client) -> httpx.Client:
+    """``http`` with :class:`_DeadlineBackend` under each of its pools.
+
+    That is its own transport and any proxy transport httpx mounted from the
+    environment (``HTTPS_PROXY``...). httpx offers no argument for a network
+    backend, so this reaches into its transports; should a future httpx rename
+    them, this fails loudly here rather than leaving requests unbounded.
+    """
+    for transport in (http._transport, *http._mounts.values()):
+        if isinstance(transport, httpx.HTTPTransport):
+            pool = transport._pool
+            pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return http
+
+
+# --- the two faces ---------------------------------------------------------------------
+
 
 class _Face:
     """What both faces share: the core and the public, I/O-free helpers."""
@@ -536,6 +805,12 @@ class _Face:
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.config.timeout)
 
+    def _deadline_passed(self) -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"no complete answer within {self.config.request_deadline:g}s, "
+            f"the 'request_deadline' of {self.config.source}"
+        )
+
 
 class CodexClient(_Face):
     """Synchronous client (operators, hooks, TaskFlow tasks)."""
@@ -548,38 +823,50 @@ class CodexClient(_Face):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(config, limiter)
-        self._http = httpx.Client(
-            timeout=self._timeout(), verify=ssl_context(config.verify), transport=transport, follow_redirects=False
+        self._http = _bound_by_deadline(
+            httpx.Client(
+                timeout=self._timeout(), verify=ssl_context(config.verify), transport=transport, follow_redirects=False
+            )
         )
 
     def _drive(self, flow: Flow[T]) -> T:
         outcome: Outcome = None
-        try:
-            while True:
-                action = flow.send(outcome)
-                outcome = self._perform(action)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        with redacting(self.core.secrets):
+            try:
+                while True:
+                    action = flow.send(outcome)
+                    outcome = self._perform(action)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
     def _perform(self, action: Action) -> Outcome:
         if isinstance(action, Sleep):
             time.sleep(action.seconds)
             return None
+        deadline = _Deadline(self.config.request_deadline)
+        token = _DEADLINE.set(deadline)
         try:
-            if action.into is None:
-                return _unbound(self._http.send(action.request))
-            response = self._http.send(action.request, stream=True)
-            try:
-                if response.is_success:
-                    for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
-                        action.into.write(chunk)
-                else:
-                    response.read()
-            finally:
-                response.close()
-            return _unbound(response)
+            return self._send(action)
+        except httpx.TimeoutException as exc:
+            return self._deadline_passed() if deadline.bound else exc
         except httpx.TransportError as exc:
             return exc
+        finally:
+            _DEADLINE.reset(token)
+
+    def _send(self, action: Send) -> httpx.Response:
+        if action.into is None:
+            return _unbound(self._http.send(action.request))
+        response = self._http.send(action.request, stream=True)
+        try:
+            if response.is_success:
+                for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                    action.into.write(chunk)
+            else:
+                response.read()
+        finally:
+            response.close()
+        return _unbound(response)
 
     def get_json(
         self,
@@ -607,8 +894,9 @@ class CodexClient(_Face):
         self, event_types: Sequence[str], after: datetime, before: datetime | None = None
     ) -> Iterator[LogFile]:
         """The log files listed for ``(after, before]``, by end time."""
-        for page in self.iter_pages(COMPLIANCE_LOGS, log_listing_params(event_types, after, before)):
-            yield from (LogFile.from_listing(row) for row in page.rows)
+        pager = self.pager(COMPLIANCE_LOGS, log_listing_params(event_types, after, before))
+        while not pager.done:
+            yield from self._drive(self.core.log_files_flow(pager))
 
     def download_log_file(self, file: LogFile) -> VerifiedFile:
         """A log file's bytes, checked against the listing's SHA-256."""
@@ -644,32 +932,42 @@ class AsyncCodexClient(_Face):
 
     async def _drive(self, flow: Flow[T]) -> T:
         outcome: Outcome = None
-        try:
-            while True:
-                action = flow.send(outcome)
-                outcome = await self._perform(action)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        with redacting(self.core.secrets):
+            try:
+                while True:
+                    action = flow.send(outcome)
+                    outcome = await self._perform(action)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
     async def _perform(self, action: Action) -> Outcome:
         if isinstance(action, Sleep):
             await asyncio.sleep(action.seconds)
             return None
+        deadline = asyncio.timeout(self.config.request_deadline)
         try:
-            if action.into is None:
-                return _unbound(await self._http.send(action.request))
-            response = await self._http.send(action.request, stream=True)
-            try:
-                if response.is_success:
-                    async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
-                        action.into.write(chunk)
-                else:
-                    await response.aread()
-            finally:
-                await response.aclose()
-            return _unbound(response)
+            async with deadline:
+                return await self._send(action)
+        except TimeoutError:
+            if deadline.expired():
+                return self._deadline_passed()
+            raise
         except httpx.TransportError as exc:
             return exc
+
+    async def _send(self, action: Send) -> httpx.Response:
+        if action.into is None:
+            return _unbound(await self._http.send(action.request))
+        response = await self._http.send(action.request, stream=True)
+        try:
+            if response.is_success:
+                async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
+                    action.into.write(chunk)
+            else:
+                await response.aread()
+        finally:
+            await response.aclose()
+        return _unbound(response)
 
     async def get_json(
         self,
@@ -694,9 +992,10 @@ class AsyncCodexClient(_Face):
     async def iter_log_files(
         self, event_types: Sequence[str], after: datetime, before: datetime | None = None
     ) -> AsyncIterator[LogFile]:
-        async for page in self.iter_pages(COMPLIANCE_LOGS, log_listing_params(event_types, after, before)):
-            for row in page.rows:
-                yield LogFile.from_listing(row)
+        pager = self.pager(COMPLIANCE_LOGS, log_listing_params(event_types, after, before))
+        while not pager.done:
+            for file in await self._drive(self.core.log_files_flow(pager)):
+                yield file
 
     async def download_log_file(self, file: LogFile) -> VerifiedFile:
         return await self._drive(self.core.download_flow(file.id, file.sha256))

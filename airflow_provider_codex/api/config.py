@@ -63,7 +63,13 @@ class ClientConfig:
     organization_id: str | None = None
     analytics_api_key: Secret | None = None
     compliance_api_key: Secret | None = None
+    #: Seconds each socket read, write or connect may wait (httpx's timeout: per read, not in all).
     timeout: float = 60.0
+    #: Seconds one attempt may take in all: connecting, sending, the headers and the whole
+    #: body. Per-read timeouts never end a server that trickles a byte at a time; past this
+    #: the attempt is a retryable timeout. Sized for the largest log file (~15 MB) on a slow
+    #: link (~50 KB/s).
+    request_deadline: float = 300.0
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     #: Seconds over which ``requests_per_minute`` is counted (a benchmark compresses it).
     rate_period: float = 60.0

@@ -13,6 +13,7 @@ The facts come from ``shared/codex-api.md``; the tags there ([official],
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -98,6 +99,16 @@ PAGING_RULES: Mapping[Paging, PagingRule] = MappingProxyType(
     }
 )
 
+#: How many pages in a row may come back empty while ``has_more`` is true. A page may hold fewer
+#: rows than ``limit`` [assumed], even none now and then, but a run this long with a fresh cursor
+#: each time is a service walking nowhere: a contract error, not 100,000 requests.
+MAX_EMPTY_PAGES = 20
+
+#: What an id from a response may look like before it goes into a URL path: letters, digits,
+#: ``_``, ``.`` and ``-``, at most 200, and never ``.`` or ``..`` (a path segment of their own).
+#: Checked when the id is read; the client also percent-escapes every path part.
+SAFE_PATH_ID = re.compile(r"(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,200}")
+
 #: The query parameter that sets the page size, on every paged route.
 LIMIT_PARAM = "limit"
 #: The repeatable query parameter naming compliance event types.
@@ -152,6 +163,8 @@ class Endpoint:
     at_least_once: bool = False
     #: The route answers with a redirect to a signed URL on another host.
     redirects_to_signed_url: bool = False
+    #: The pattern each ``{path parameter}`` must match in full (values come from responses).
+    path_params: Mapping[str, re.Pattern[str]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def key(self) -> ApiKeyInfo:
@@ -212,6 +225,7 @@ COMPLIANCE_LOG_FILE = Endpoint(
     paging=Paging.NONE,
     owners=(Owner.WORKSPACE, Owner.ORGANIZATION),
     redirects_to_signed_url=True,
+    path_params=MappingProxyType({"log_file_id": SAFE_PATH_ID}),
 )
 MAX_EVENT_TIME = Endpoint(
     name="max_event_time",

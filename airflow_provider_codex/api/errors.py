@@ -2,14 +2,19 @@
 
 Each error says what went wrong *and what to do about it*: a 401 names the
 connection field that holds the rejected key, a 403 names the missing scope, a
-422 carries the server's ``detail``. Messages never contain a key: they are
-built from the endpoint, the status and the server's body, and every message
-passes through :func:`redact` before it is raised.
+422 carries the server's ``detail``. Messages never contain a key, even when a
+server echoes the ``Authorization`` header into a body: the client runs every
+exchange inside :func:`redacting`, so each :func:`excerpt` of a body redacts
+the keys before it truncates (no half key survives the cut), and every error
+leaving it is scrubbed again (:func:`scrub`) whatever its message quotes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 #: How much of a server body an error message quotes.
@@ -58,11 +63,14 @@ class CodexValidationError(CodexHTTPError):
 
 
 class CodexRateLimitError(CodexHTTPError):
-    """429 that the client did not (or may not) wait out.
+    """The service asked to be left alone for a while, and the client did not (or may not) wait.
 
-    Raised when retries ran out, or when ``Retry-After`` exceeds what the
-    caller allows a worker to sleep (see ``RetryPolicy.max_sleep``): a
-    deferrable operator catches it and defers for ``retry_after`` seconds.
+    Raised when 429s outlasted the retries, or when a ``Retry-After`` (on a
+    429 *or* a 5xx: one rule, ``RetryPolicy.wait``) is more than the client may
+    wait (``max_retry_after``) or than is worth sleeping in a worker
+    (``max_sleep``). ``status`` says which answer it was; ``retry_after`` is
+    the capped wait, never more than ``max_retry_after``: a deferrable
+    operator defers for that long, a sensor reads it as "not ready yet".
     """
 
     retryable = True
@@ -106,17 +114,94 @@ class CodexRetentionError(CodexError):
     """The window reaches further back than the service keeps data. Never retried."""
 
 
+#: The secrets of the exchange in progress (see :func:`redacting`).
+_ACTIVE_SECRETS: ContextVar[tuple[str, ...]] = ContextVar("codex_active_secrets", default=())
+#: What a redacted secret becomes.
+REDACTED = "***"
+#: Shorter values are not redacted (no real key is this short, and redacting one would
+#: garble every message): the default of Airflow's own masker (``min_length_masked_secret``).
+MIN_REDACTED_CHARS = 5
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of each secret in ``text`` by ``***``."""
+    """Replace every occurrence of each secret in ``text`` by ``***``.
+
+    Also the forms a quoted body shows a secret in: escaped by ``repr`` or by
+    JSON (a key holding a quote or a backslash).
+    """
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+        if secret and len(secret) >= MIN_REDACTED_CHARS:
+            forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}
+            for form in sorted(forms, key=len, reverse=True):
+                text = text.replace(form, REDACTED)
     return text
 
 
+@contextmanager
+def redacting(secrets: Iterable[str | None]) -> Iterator[None]:
+    """Inside: every :func:`excerpt` redacts ``secrets``; every exception leaving is :func:`scrub`\bed.
+
+    The client's faces drive each flow inside this, so an error built anywhere
+    in the API layer (the pager, the log listing, the freshness check) cannot
+    forget to redact a body it quotes.
+    """
+    active = tuple(s for s in secrets if s and len(s) >= MIN_REDACTED_CHARS)
+    token = _ACTIVE_SECRETS.set(_ACTIVE_SECRETS.get() + active)
+    try:
+        yield
+    except Exception as error:
+        scrub(error, active)
+        raise
+    finally:
+        _ACTIVE_SECRETS.reset(token)
+
+
+def scrub(error: BaseException, secrets: Iterable[str | None]) -> BaseException:
+    """Redact ``secrets`` from ``error`` in place: its message, ``body``, ``detail`` and its chain.
+
+    A chained exception whose text still shows a secret after that (one that
+    renders itself from fields rather than its arguments) is cut off the chain.
+    """
+    active = tuple(s for s in secrets if s and len(s) >= MIN_REDACTED_CHARS)
+    if not active:
+        return error
+    node: BaseException | None = error
+    parent: BaseException | None = None
+    seen: set[int] = set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        node.args = tuple(redact(a, active) if isinstance(a, str) else a for a in node.args)
+        if isinstance(node, CodexHTTPError):
+            node.body = redact(node.body, active)
+        if isinstance(node, CodexValidationError):
+            node.detail = _redact_value(node.detail, active)
+        if parent is not None and any(secret in str(node) for secret in active):
+            parent.__cause__ = None
+            parent.__suppress_context__ = True
+            break
+        parent, node = node, node.__cause__ or node.__context__
+    return error
+
+
+def _redact_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    """A JSON-like value with every string redacted."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list):
+        return [_redact_value(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {redact(str(k), secrets): _redact_value(v, secrets) for k, v in value.items()}
+    return value
+
+
 def excerpt(body: str) -> str:
-    """The start of a body, short enough for an error message."""
-    body = body.strip()
+    """The start of a body, redacted (see :func:`redacting`), short enough for an error message."""
+    body = redact(body, _ACTIVE_SECRETS.get()).strip()
     if len(body) <= BODY_EXCERPT_CHARS:
         return body
     return body[:BODY_EXCERPT_CHARS] + f"… ({len(body)} chars)"
+
+
+def quote(value: Any) -> str:
+    """An :func:`excerpt` of any value from outside (a string as is, anything else as its ``repr``)."""
+    return excerpt(value if isinstance(value, str) else repr(value))

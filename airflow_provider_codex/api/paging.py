@@ -9,7 +9,8 @@ Rules that hold for every style (``shared/codex-api.md``):
 - stop on ``has_more: false``, never on a short page;
 - pass the cursor back unchanged (it is opaque: it is never parsed, and httpx
   URL-encodes it, ``+``, ``/`` and ``=`` included);
-- a cursor that repeats, or more pages than ``max_pages``, is an error
+- a cursor that repeats, a run of ``MAX_EMPTY_PAGES`` empty pages that all say
+  ``has_more``, or more pages than ``max_pages``, is an error
   (:class:`~.errors.CodexPagingError`), never an endless loop;
 - a body that does not look like the envelope fails loudly with the body.
 """
@@ -22,8 +23,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_provider_codex.api.endpoints import LIMIT_PARAM, WINDOW_PARAMS, Endpoint, Paging, WindowStyle
-from airflow_provider_codex.api.errors import CodexContractError, CodexPagingError, excerpt
+from airflow_provider_codex.api.endpoints import (
+    LIMIT_PARAM,
+    MAX_EMPTY_PAGES,
+    WINDOW_PARAMS,
+    Endpoint,
+    Paging,
+    WindowStyle,
+)
+from airflow_provider_codex.api.errors import CodexContractError, CodexPagingError, quote
 
 #: A query as httpx takes it: a list keeps repeated names (``event_type``) and order.
 QueryParams = list[tuple[str, str]]
@@ -96,6 +104,10 @@ class Pager:
         self.cursor = cursor
         self.max_pages = max_pages
         self.pages_read = 0
+        #: Cursors passed back so far (the resumed-from one included).
+        self.cursors_followed = 0
+        #: Empty pages in a row that said ``has_more``.
+        self.empty_run = 0
         self.done = False
         self._seen: set[bytes] = set()
         # The starting point counts as seen: a cursor that points back at it is a loop too.
@@ -125,6 +137,15 @@ class Pager:
         if not isinstance(has_more, bool):
             raise self._bad(body, f"'{self.rule.has_more_field}' is not true or false")
         self.pages_read += 1
+        if self.cursor is not None:
+            self.cursors_followed += 1
+        self.empty_run = self.empty_run + 1 if has_more and not rows else 0
+        if self.empty_run >= MAX_EMPTY_PAGES:
+            raise CodexPagingError(
+                f"{self.endpoint.name}: {self.empty_run} empty pages in a row said "
+                f"'{self.rule.has_more_field}' is true ({self.cursors_followed} cursors followed); "
+                "stopping instead of walking on forever"
+            )
         next_cursor: str | None = None
         if has_more:
             assert self.rule.cursor_field is not None
@@ -156,4 +177,4 @@ class Pager:
         return True
 
     def _bad(self, body: Any, why: str) -> CodexContractError:
-        return CodexContractError(f"{self.endpoint.name}: unexpected page body ({why}); got: {excerpt(repr(body))}")
+        return CodexContractError(f"{self.endpoint.name}: unexpected page body ({why}); got: {quote(body)}")

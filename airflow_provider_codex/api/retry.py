@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 import os
 import random
 import threading
@@ -24,15 +25,34 @@ from airflow_provider_codex.api.endpoints import DEFAULT_REQUESTS_PER_MINUTE
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+#: The longest wait a ``Retry-After`` can express here: anything longer (``inf``, ``1e999``,
+#: a date centuries ahead) reads as this. It lies far beyond any cap, and keeps the
+#: arithmetic (``time.sleep``, ``timedelta``) finite.
+RETRY_AFTER_CEILING = 366 * 86400.0
+
+
+@dataclass(frozen=True)
+class ServerWait:
+    """What to do about one retryable answer: sleep ``seconds`` here, or not (``refused`` says why).
+
+    ``seconds`` is never more than the policy's ``max_retry_after``: a refused
+    wait is raised carrying it, and a deferrable task defers for that long.
+    """
+
+    seconds: float
+    #: The server's own ``Retry-After`` (None: it gave none, ``seconds`` is the backoff).
+    asked: float | None = None
+    refused: str | None = None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with full jitter, bounded in attempts and in sleep.
 
-    ``max_retry_after`` caps how long one ``Retry-After`` may make the client
-    sleep: a server asking for hours gets a clear error instead of a worker
-    asleep for hours. ``max_sleep`` is lower and optional: a wait longer than
-    it is not slept but raised as :class:`~.errors.CodexRateLimitError`, so a
-    deferrable operator can give its worker slot back while it waits.
+    ``max_retry_after`` caps every wait a server can ask for; ``max_sleep`` is
+    lower and optional: a wait longer than it is not slept in the worker but
+    raised, so a deferrable operator can give its worker slot back while it
+    waits. :meth:`wait` is the one rule for every retryable answer.
     """
 
     max_attempts: int = 8
@@ -53,35 +73,66 @@ class RetryPolicy:
         ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         return ceiling * rng() if self.jitter else ceiling
 
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """The wait before the next attempt: the server's word when it gave one."""
-        if retry_after is not None:
-            return max(0.0, retry_after)
-        return self.backoff(attempt)
+    def wait(self, attempt: int, retry_after: float | None) -> ServerWait:
+        """The wait before retrying after failed attempt ``attempt``: one rule for 429 and 5xx alike.
+
+        ``retry_after`` is what :func:`parse_retry_after` read (None when the
+        header was absent or unreadable):
+
+        1. no ``Retry-After``: the policy's own backoff, slept here;
+        2. else the server's wait, capped: ``min(retry_after, max_retry_after)``;
+        3. a server asking for more than ``max_retry_after`` is refused at once
+           (a worker asleep for hours helps nobody): the error carries the cap;
+        4. a capped wait longer than ``max_sleep`` (when set) is refused too, so
+           a deferrable task defers for it instead of sleeping in the worker;
+        5. else the capped wait is slept here.
+        """
+        if retry_after is None:
+            return ServerWait(self.backoff(attempt))
+        capped = min(retry_after, self.max_retry_after)
+        if retry_after > self.max_retry_after:
+            return ServerWait(
+                capped,
+                retry_after,
+                f"more than the {self.max_retry_after:.0f}s this client may wait; retry later or raise max_retry_after",
+            )
+        if self.max_sleep is not None and capped > self.max_sleep:
+            return ServerWait(capped, retry_after, f"longer than the {self.max_sleep:.0f}s worth sleeping in a worker")
+        return ServerWait(capped, retry_after)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+    """Seconds to wait from a ``Retry-After`` header, in ``[0, RETRY_AFTER_CEILING]``.
 
-    Returns None when the header is absent or unreadable (the caller then
-    falls back to its own backoff).
+    The header is hostile input. Delta-seconds: any decimal number; one past
+    the ceiling (``inf`` included) reads as the ceiling; a negative number or
+    ``nan`` is unreadable. An HTTP-date: the seconds until it, 0 once past,
+    at most the ceiling. Returns None when the header is absent or unreadable
+    (the caller then falls back to its own backoff): never raises.
     """
     if value is None:
         return None
     value = value.strip()
     if not value:
         return None
+    seconds: float | None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = _seconds_until(value, time.time() if now is None else now)
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        return None
+    return min(seconds, RETRY_AFTER_CEILING)
+
+
+def _seconds_until(http_date: str, now: float) -> float | None:
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        when = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return max(0.0, when.timestamp() - now)
 
 
 class RateLimiter:

@@ -89,6 +89,7 @@ class CodexHook(BaseHook):
             analytics_api_key=keys[Api.ANALYTICS],
             compliance_api_key=keys[Api.COMPLIANCE],
             timeout=float(extra.get("timeout") or 60),
+            request_deadline=float(extra.get("request_deadline") or ClientConfig.request_deadline),
             requests_per_minute=int(extra.get("requests_per_minute") or DEFAULT_REQUESTS_PER_MINUTE),
             rate_period=float(extra.get("rate_period_seconds") or DEFAULT_RATE_PERIOD_SECONDS),
             verify=_bool(extra.get("verify_ssl"), default=True),
