@@ -65,6 +65,10 @@ PERMANENT_ERRORS = (
 
 ContentPolicyArg = str | Mapping[str, str]
 
+#: How long a deferral may take to come back after its wait (a busy or restarting triggerer)
+#: before the task fails instead of staying deferred: its next try starts the window over.
+DEFER_GRACE = timedelta(minutes=15)
+
 
 def table_asset(table: str) -> Asset:
     """The Asset a load of ``table`` updates, whatever the destination.
@@ -104,8 +108,9 @@ class CodexLoadOperator(BaseOperator):
         stage and the counts so far travel in the trigger kwargs); its last
         part swaps the window in at once, so readers see the previous window
         or the new one, never a part; a part that fails drops the stage.
-        Other loads start over after the wait. Default: Airflow's
-        ``[operators] default_deferrable``.
+        Other loads start over after the wait. A deferral that has not come
+        back ``DEFER_GRACE`` after its wait fails the task (its retry starts
+        over). Default: Airflow's ``[operators] default_deferrable``.
     :param defer_after: the longest wait worth sleeping in a worker (seconds or timedelta).
     """
 
@@ -237,13 +242,16 @@ class CodexLoadOperator(BaseOperator):
         return result
 
     def _defer_for(self, seconds: float, summary: LoadSummary) -> NoReturn:
+        """Defer for ``seconds`` (the client caps them at its ``max_retry_after``), at most ``DEFER_GRACE`` more."""
         self.log.info("Rate limited for %.0fs: deferring instead of holding a worker slot", seconds)
         state = summary.to_state()
-        moment = datetime.now(UTC) + timedelta(seconds=seconds)
+        wait = timedelta(seconds=seconds)
+        moment = datetime.now(UTC) + wait
         self.defer(
             trigger=CodexResumeTrigger(moment.isoformat(), state),
             method_name="execute_resume",
             kwargs={"state": state},
+            timeout=wait + DEFER_GRACE,
         )
         raise AssertionError("defer() returns only by raising")  # pragma: no cover
 

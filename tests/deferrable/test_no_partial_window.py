@@ -44,6 +44,8 @@ from codex_e2e import (
     run_dag,
 )
 
+from airflow_provider_codex.operators.codex import DEFER_GRACE
+
 # The operator tests' fixtures (an isolated real destination per test, the codex connection), reused.
 _spec = importlib.util.spec_from_file_location(
     "operators_fixtures", Path(__file__).parents[1] / "operators/conftest.py"
@@ -294,6 +296,9 @@ def test_a_deferred_load_shows_the_previous_window_until_it_swaps_in_the_new_one
     summary = check_summary_and_assets(run, "usage", new, WINDOW)
     assert (summary["pages"], summary["pauses"]) == (PAGES, PAGES)
     assert sandbox.stats()["requests"]["usage"]["200"] == PAGES  # no page fetched twice
+    # Every deferral waits the Retry-After, and gives up DEFER_GRACE after it.
+    assert all(LONG - 5 < wait <= LONG for wait in deferrals.waits)
+    assert deferrals.timeouts == [timedelta(seconds=LONG) + DEFER_GRACE] * PAGES
 
 
 @pytest.mark.databases
