@@ -9,15 +9,22 @@ cursor walk over the whole window at the largest page size) and streamed
 into the sink, which replaces the window's days of every table of the
 dataset at once. Nothing is held in memory beyond a page (analytics) or one
 log file (compliance).
+
+A deferrable analytics load into SQL comes in parts, one per wait: the parts
+gather in a stage outside the live tables and the last one swaps them in
+(:class:`~.sinks.Stage`), so a reader never sees a part of the window.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, runtime_checkable
 
 from airflow_provider_codex.api import collector, jsonio
 from airflow_provider_codex.api.client import ClientStats, CodexClient, LogFile
@@ -25,7 +32,7 @@ from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.api.errors import CodexRateLimitError
 from airflow_provider_codex.api.paging import window_params
 from airflow_provider_codex.datasets import Dataset, Source
-from airflow_provider_codex.sinks import LOG_FILES_FOLDER, ArchiveFile, ReplaceResult, StorageSink
+from airflow_provider_codex.sinks import LOG_FILES_FOLDER, ArchiveFile, ReplaceResult, Stage, StorageSink
 from airflow_provider_codex.tables import ContentPolicy, FlattenContext, TableSpec, Tagged
 from airflow_provider_codex.windows import ONE_DAY, Window, check_retention, unfinished_days
 
@@ -43,12 +50,25 @@ class Sink(Protocol):
     ) -> dict[str, ReplaceResult]: ...
 
 
-class AppendingSink(Sink, Protocol):
-    """A sink that can also add to days without clearing them (``SqlSink``): what resuming needs."""
+@runtime_checkable
+class StagingSink(Sink, Protocol):
+    """A sink that keeps the earlier parts of a load out of sight until its last part (``SqlSink``).
 
-    def append_tables(
-        self, specs: Sequence[TableSpec], workspace_id: str, days: Iterable[date], tagged: Iterable[Tagged]
+    What resuming needs: see :meth:`.sinks.SqlSink.load_part`.
+    """
+
+    def load_part(
+        self,
+        staging: Stage,
+        specs: Sequence[TableSpec],
+        workspace_id: str,
+        days: Iterable[date],
+        tagged: Iterable[Tagged],
+        *,
+        last: Callable[[], bool],
     ) -> dict[str, ReplaceResult]: ...
+
+    def drop_stage(self, staging: Stage, specs: Sequence[TableSpec]) -> None: ...
 
 
 @dataclass
@@ -56,13 +76,21 @@ class Checkpoint:
     """Where a paused load resumes: JSON-able, so it can travel in a trigger's kwargs.
 
     ``cursor`` is the page to fetch next (``None``: the first page);
-    ``appending`` says that an earlier part already replaced the window's
-    days, so what follows is added, not replaced.
+    ``stage`` is the :class:`~.sinks.Stage` (as JSON) holding the pages of
+    the parts before, which the last part swaps in.
     """
 
     retry_after: float
     cursor: str | None = None
-    appending: bool = False
+    stage: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Checkpoint | None:
+        """The checkpoint, or ``None`` for one of another version (it cannot resume: the load starts over)."""
+        known = {f.name for f in fields(cls)}
+        if not set(value) <= known or "retry_after" not in value:
+            return None
+        return cls(**value)
 
 
 @dataclass
@@ -128,16 +156,23 @@ class LoadSummary:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> tuple[LoadSummary, Checkpoint | None]:
+        """The summary so far and the checkpoint; a fresh summary when the checkpoint cannot resume."""
         window = Window.of_days(date.fromisoformat(state["start"]), date.fromisoformat(state["end"]) - ONE_DAY)
         summary = cls(state["dataset"], window)
+        checkpoint = state.get("checkpoint")
+        resume = Checkpoint.from_json(checkpoint) if checkpoint else None
+        if checkpoint and resume is None:
+            log.warning(
+                "%s: the paused load's checkpoint is of another version: the window starts over", summary.dataset
+            )
+            return summary, None
         summary.rows = {t: {date.fromisoformat(d): n for d, n in days.items()} for t, days in state["rows"].items()}
         summary.pages, summary.files = state["pages"], state["files"]
         summary.duplicates_skipped, summary.pauses = state["duplicates_skipped"], state["pauses"]
         summary.outside_window = {date.fromisoformat(d): n for d, n in state.get("rows_outside_window", {}).items()}
         summary.unfinished_days = [date.fromisoformat(d) for d in state.get("unfinished_days", [])]
         summary.client = {k: state[k] for k in ClientStats().as_dict() if k in state}
-        checkpoint = state.get("checkpoint")
-        return summary, Checkpoint(**checkpoint) if checkpoint else None
+        return summary, resume
 
 
 def load_dataset(
@@ -154,6 +189,7 @@ def load_dataset(
     pause_on_rate_limit: bool = False,
     resume: Checkpoint | None = None,
     previous: LoadSummary | None = None,
+    stage_id: str | None = None,
 ) -> LoadSummary:
     """Load ``window`` of ``dataset`` into ``sink``, replacing those days.
 
@@ -163,11 +199,16 @@ def load_dataset(
 
     ``pause_on_rate_limit``: when the client refuses to sleep through a long
     ``Retry-After`` (:class:`~.api.errors.CodexRateLimitError`, see
-    ``RetryPolicy.max_sleep``), an analytics load into a sink that can append
-    commits the pages it has, and returns with ``paused`` set to where the
-    cursor walk stopped; ``resume=`` that checkpoint (with ``previous=`` the
-    summary so far) goes on from that page, so no page is fetched twice. Other
-    loads let the error through: they restart from scratch after the wait.
+    ``RetryPolicy.max_sleep``), an analytics load into a sink that stages
+    (:class:`StagingSink`) stages the pages it has, outside the live tables,
+    and returns with ``paused`` set to where the cursor walk stopped;
+    ``resume=`` that checkpoint (with ``previous=`` the summary so far) goes on
+    from that page, so no page is fetched twice, and the part that ends the
+    walk swaps the whole window in at once. ``stage_id`` names the stage
+    (:func:`stage_id_for` the task instance; random when ``None``): a first
+    part drops a stale stage of that id, and a part that fails drops the
+    stage, so a retry starts over. Other loads let the error through: they
+    restart from scratch after the wait.
     """
     now = now or datetime.now(UTC)
     summary = previous or LoadSummary(dataset.name, window)
@@ -183,18 +224,20 @@ def load_dataset(
         snapshot_day=days[-1],
         content_policy=content_policy,
     )
-    write = sink.replace_tables
+    write: Callable[..., dict[str, ReplaceResult]] = sink.replace_tables
+    staging: Stage | None = None
     if dataset.source is Source.ANALYTICS_WINDOW:
-        resumable = pause_on_rate_limit and hasattr(sink, "append_tables")
-        if resume is not None and resume.appending:
-            write = cast(AppendingSink, sink).append_tables
+        if pause_on_rate_limit and isinstance(sink, StagingSink):
+            staged = resume.stage if resume else None
+            staging = Stage.from_json(staged) if staged else Stage(stage_id or uuid.uuid4().hex[:10])
+            write = functools.partial(sink.load_part, staging, last=lambda: summary.paused is None)
         rows: Iterator[dict[str, Any]] = _analytics_rows(
             client,
             dataset,
             window,
             summary,
             cursor=resume.cursor if resume else None,
-            resumable=resumable,
+            resumable=staging is not None,
             page_size=page_size,
         )
     elif dataset.source is Source.COMPLIANCE_LOGS:
@@ -209,10 +252,15 @@ def load_dataset(
     try:
         with collector.relaxed():  # millions of short-lived containers, no cycles: see api/collector.py
             summary.add(write(dataset.tables, owner, days, dataset.family.flatten(rows, ctx)))
+    except BaseException:
+        if staging is not None:  # the next try starts over: what this load staged is of no use
+            _drop_stage_after_failure(sink, dataset, staging)
+        raise
     finally:
         summary.add_client_stats(before, client.stats.as_dict())
         _note_outside_window(dataset, window, ctx, summary)
     if summary.paused is not None:
+        summary.paused.stage = staging.to_json() if staging else None
         summary.pauses += 1
         log.info(
             "%s: paused after %d pages for a %.0fs rate limit; the next part resumes at the next page",
@@ -264,6 +312,24 @@ def _note_outside_window(dataset: Dataset, window: Window, ctx: FlattenContext, 
     )
 
 
+def stage_id_for(*identity: str) -> str:
+    """A short digest of a load's identity (a task instance's dag, task, run and map index): its stage id."""
+    return hashlib.sha256("\x1f".join(identity).encode()).hexdigest()[:10]
+
+
+def drop_stage(sink: Sink, dataset: Dataset, stage_id: str) -> None:
+    """Drop what a load of ``dataset`` in parts staged under ``stage_id`` (nothing when the sink does not stage)."""
+    if dataset.source is Source.ANALYTICS_WINDOW and isinstance(sink, StagingSink):
+        sink.drop_stage(Stage(stage_id), dataset.tables)
+
+
+def _drop_stage_after_failure(sink: Sink, dataset: Dataset, staging: Stage) -> None:
+    try:
+        drop_stage(sink, dataset, staging.id)
+    except Exception as failed:  # the load's own error matters more; a rerun drops the stage too
+        log.warning("%s: could not drop stage %s after the failure: %s", dataset.name, staging.id, failed)
+
+
 def _owner_id(client: CodexClient) -> str:
     """The id stored in every table's ``workspace_id`` column."""
     owner = client.config.workspace_id or client.config.organization_id
@@ -284,7 +350,7 @@ def _analytics_rows(
 ) -> Iterator[Any]:
     """The window's rows in one cursor walk; with ``resumable``, a long rate limit ends the walk.
 
-    Ending (rather than raising) lets the sink commit the pages read so far;
+    Ending (rather than raising) lets the sink stage the pages read so far;
     ``summary.paused`` then says which page comes next.
     """
     endpoint = dataset.endpoint
@@ -299,8 +365,8 @@ def _analytics_rows(
     except CodexRateLimitError as limited:
         if not resumable or limited.retry_after is None:
             raise
-        # Whatever this part read is committed by the sink: the next part appends.
-        summary.paused = Checkpoint(limited.retry_after, cursor, appending=True)
+        # Whatever this part read goes to the sink's stage: the next part adds to it.
+        summary.paused = Checkpoint(limited.retry_after, cursor)
 
 
 def _list_rows(client: CodexClient, dataset: Dataset, summary: LoadSummary, page_size: int | None) -> Iterator[Any]:

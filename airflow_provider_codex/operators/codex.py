@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal, NoReturn
 
-from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
+from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -38,7 +39,16 @@ from airflow_provider_codex.api.errors import (
 from airflow_provider_codex.api.retry import RetryPolicy
 from airflow_provider_codex.datasets import Dataset, Source, get_dataset
 from airflow_provider_codex.hooks.codex import CodexHook
-from airflow_provider_codex.load import DEFAULT_GRACE, Checkpoint, LoadSummary, Sink, archive_log_files, load_dataset
+from airflow_provider_codex.load import (
+    DEFAULT_GRACE,
+    Checkpoint,
+    LoadSummary,
+    Sink,
+    archive_log_files,
+    drop_stage,
+    load_dataset,
+    stage_id_for,
+)
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, SqlSink, StorageSink
 from airflow_provider_codex.tables import CONTENT_FIELDS, ContentPolicy
 from airflow_provider_codex.triggers.resume import CodexResumeTrigger
@@ -58,6 +68,10 @@ PERMANENT_ERRORS = (
 )
 
 ContentPolicyArg = str | Mapping[str, str]
+
+#: How long a deferral may take to come back after its wait (a busy or restarting triggerer)
+#: before the task fails instead of staying deferred: its next try starts the window over.
+DEFER_GRACE = timedelta(minutes=15)
 
 
 def table_asset(table: str) -> Asset:
@@ -93,10 +107,14 @@ class CodexLoadOperator(BaseOperator):
     :param deferrable: when the API asks to wait longer than ``defer_after``
         (a ``Retry-After`` on 429), give the worker slot back: the task defers
         on a timer and resumes where it stopped. An analytics load into SQL
-        commits the pages it has and resumes at the next page (no page is
-        fetched twice; the cursor and the counts so far travel in the trigger
-        kwargs); other loads start over after the wait. Default: Airflow's
-        ``[operators] default_deferrable``.
+        stages the pages it has in stage tables beside the live ones and
+        resumes at the next page (no page is fetched twice; the cursor, the
+        stage and the counts so far travel in the trigger kwargs); its last
+        part swaps the window in at once, so readers see the previous window
+        or the new one, never a part; a part that fails drops the stage.
+        Other loads start over after the wait. A deferral that has not come
+        back ``DEFER_GRACE`` after its wait fails the task (its retry starts
+        over). Default: Airflow's ``[operators] default_deferrable``.
     :param defer_after: the longest wait worth sleeping in a worker (seconds or timedelta).
     """
 
@@ -171,6 +189,28 @@ class CodexLoadOperator(BaseOperator):
         )
         return self._run(context, previous, resume=checkpoint)
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after a deferral; one whose trigger failed or timed out drops the load's stage first.
+
+        The task then fails (Airflow raises for it), and its next try starts
+        the window over: what the earlier parts staged is of no use.
+        """
+        stage_id = self._stage_id(context)
+        if next_method == TRIGGER_FAIL_REPR and self.deferrable and stage_id is not None:
+            try:
+                drop_stage(self.make_sink(), get_dataset(self.dataset), stage_id)
+            except Exception as failed:  # the deferral's failure is the error to report; a rerun drops it too
+                self.log.warning("Could not drop the stage of the failed deferral: %s", failed)
+        return super().resume_execution(next_method, next_kwargs, context)
+
+    @staticmethod
+    def _stage_id(context: Any) -> str | None:
+        """The stage id of this task instance: a rerun or retry of it finds its own stale stage."""
+        ti = context.get("ti") if isinstance(context, Mapping) else None
+        if ti is None:
+            return None
+        return stage_id_for(ti.dag_id, ti.task_id, ti.run_id, str(getattr(ti, "map_index", -1)))
+
     def _run(self, context: Any, previous: LoadSummary, resume: Checkpoint | None) -> dict[str, Any]:
         dataset = get_dataset(self.dataset)
         window = previous.window
@@ -178,7 +218,9 @@ class CodexLoadOperator(BaseOperator):
         hook = CodexHook(self.codex_conn_id, retry=retry)
         try:
             self.log.info("Loading %s for %s", dataset.name, window)
-            summary = self.load(hook, dataset, window, previous=previous, resume=resume)
+            summary = self.load(
+                hook, dataset, window, previous=previous, resume=resume, stage_id=self._stage_id(context)
+            )
         except CodexRateLimitError as limited:
             if not self.deferrable or limited.retry_after is None:
                 raise
@@ -204,13 +246,16 @@ class CodexLoadOperator(BaseOperator):
         return result
 
     def _defer_for(self, seconds: float, summary: LoadSummary) -> NoReturn:
+        """Defer for ``seconds`` (the client caps them at its ``max_retry_after``), at most ``DEFER_GRACE`` more."""
         self.log.info("Rate limited for %.0fs: deferring instead of holding a worker slot", seconds)
         state = summary.to_state()
-        moment = datetime.now(UTC) + timedelta(seconds=seconds)
+        wait = timedelta(seconds=seconds)
+        moment = datetime.now(UTC) + wait
         self.defer(
             trigger=CodexResumeTrigger(moment.isoformat(), state),
             method_name="execute_resume",
             kwargs={"state": state},
+            timeout=wait + DEFER_GRACE,
         )
         raise AssertionError("defer() returns only by raising")  # pragma: no cover
 
@@ -222,6 +267,7 @@ class CodexLoadOperator(BaseOperator):
         *,
         previous: LoadSummary | None = None,
         resume: Checkpoint | None = None,
+        stage_id: str | None = None,
     ) -> LoadSummary:
         return load_dataset(
             hook.client,
@@ -235,6 +281,7 @@ class CodexLoadOperator(BaseOperator):
             pause_on_rate_limit=self.deferrable,
             resume=resume,
             previous=previous,
+            stage_id=stage_id,
         )
 
     def make_content_policy(self, hook: CodexHook, dataset: Dataset) -> ContentPolicy | None:
@@ -367,7 +414,8 @@ class CodexToStorageOperator(CodexLoadOperator):
         *,
         previous: LoadSummary | None = None,
         resume: Checkpoint | None = None,
+        stage_id: str | None = None,
     ) -> LoadSummary:
         if not self.archive:
-            return super().load(hook, dataset, window, previous=previous, resume=resume)
+            return super().load(hook, dataset, window, previous=previous, resume=resume, stage_id=stage_id)
         return archive_log_files(hook.client, window, self.make_sink(), event_types=self.event_types, grace=self.grace)

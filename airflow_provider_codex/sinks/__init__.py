@@ -10,7 +10,7 @@ copy, and both return a :class:`ReplaceResult` per table.
 from __future__ import annotations
 
 from airflow_provider_codex.sinks._staging import ReplaceResult
-from airflow_provider_codex.sinks.base import TableSink
+from airflow_provider_codex.sinks.base import Stage, TableSink
 from airflow_provider_codex.sinks.sql import SqlSink, hook_from_conn_id
 from airflow_provider_codex.sinks.storage import LOG_FILES_FOLDER, ArchiveFile, ArchiveResult, StorageSink
 
@@ -20,6 +20,7 @@ __all__ = [
     "ArchiveResult",
     "ReplaceResult",
     "SqlSink",
+    "Stage",
     "StorageSink",
     "TableSink",
     "hook_from_conn_id",

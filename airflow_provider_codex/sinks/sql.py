@@ -31,13 +31,23 @@ events that took the load from 33 s to 21 s into an empty table, 29-32 s to
 [--reload]``). An error anywhere
 rolls the whole transaction back; the lock covers only the days replaced, so
 other days of the table load meanwhile.
+
+A load that comes in parts (a deferrable task that waits out a long rate
+limit between them, :meth:`SqlSink.load_part`) must not show a reader a part
+of its window, neither while it waits nor after it failed. Its parts gather
+in *stage tables* (one per live table, named after it and the load's
+:class:`~.base.Stage` id), committed part by part; the last part swaps them
+in, in one transaction: lock the days, delete them, ``INSERT … SELECT`` the
+stage's rows, write its own, commit; then the stage is dropped. A first part
+drops a stale stage of the same id (a retry or a rerun starts over).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager, suppress
+from dataclasses import dataclass, fields
 from dataclasses import replace as dc_replace
 from datetime import date
 from typing import Any
@@ -56,8 +66,8 @@ from airflow_provider_codex.sinks._staging import (
     stage,
     stream,
 )
-from airflow_provider_codex.sinks.base import TableSink
-from airflow_provider_codex.sinks.sql_dialects import Adapter, Dialect, dialect_named
+from airflow_provider_codex.sinks.base import Stage, TableSink
+from airflow_provider_codex.sinks.sql_dialects import Adapter, Dialect, dialect_named, index_name
 from airflow_provider_codex.tables.schema import ColumnType, TableSpec, Tagged, merge_types, validate_identifier
 
 log = logging.getLogger(__name__)
@@ -74,6 +84,13 @@ def hook_from_conn_id(conn_id: str) -> DbApiHook:
     if not isinstance(hook, DbApiHook):
         raise TypeError(f"connection {conn_id!r} gives a {type(hook).__name__}, not a SQL (DbApiHook) hook")
     return hook
+
+
+@dataclass(frozen=True)
+class _StageSpec(TableSpec):
+    """A live table's stage table: the live spec (whose name keys the staged records) under its own physical name."""
+
+    physical: str = ""
 
 
 def _hook_dialect_name(hook: DbApiHook) -> str:
@@ -136,7 +153,13 @@ class SqlSink(TableSink):
 
     def table_name(self, spec: TableSpec) -> str:
         """The physical table name of ``spec`` (prefix included), validated."""
+        if isinstance(spec, _StageSpec):
+            return spec.physical
         return validate_identifier(f"{self.table_prefix}{spec.name}", "table name")
+
+    def stage_table_name(self, spec: TableSpec, stage: Stage) -> str:
+        """The physical name of ``spec``'s stage table: the live name and the stage id (shortened past 63)."""
+        return index_name(self.table_name(spec), f"stage_{stage.id}")
 
     # -- public operations -----------------------------------------------------------
 
@@ -161,22 +184,44 @@ class SqlSink(TableSink):
         without records ends up empty: that is what the source said.
         Returns per table the rows deleted and inserted per day.
         """
-        return self._load(specs, workspace_id, days, tagged, clear=True)
+        return self._load(specs, workspace_id, days, tagged)
 
-    def append_tables(
+    def load_part(
         self,
+        staging: Stage,
         specs: Sequence[TableSpec],
         workspace_id: str,
         days: Iterable[date],
         tagged: Iterable[Tagged],
+        *,
+        last: Callable[[], bool],
     ) -> dict[str, ReplaceResult]:
-        """Add records to ``days`` without clearing them first, in one transaction.
+        """Load one part of a load that comes in parts; the live tables change only with its last part.
 
-        For a load that resumes after a pause (a deferred task): its first
-        part replaced the days, the later parts append the rest of the same
-        cursor walk. A rerun from scratch replaces again, so it stays idempotent.
+        ``last()`` is asked once ``tagged`` is consumed (whether the part ended
+        the load or paused it). A last part replaces the days as
+        :meth:`replace_tables` does, with the rows of the earlier parts (the
+        stage) copied in the same transaction, then drops the stage. Any other
+        part appends its rows to the stage and commits, and ``staging.columns``
+        says what the stage holds now. A part with ``staging.columns`` ``None``
+        (the first, or one after parts that read nothing) drops a stale stage of
+        the same id first. Returns this part's counts.
+
+        Every part is spooled on local disk, on PostgreSQL too (which streams a
+        plain replace): where the rows go, the stage or the live tables, is
+        known only when the part ends, and the spool saves writing them twice.
         """
-        return self._load(specs, workspace_id, days, tagged, clear=False)
+        return self._load(specs, workspace_id, days, tagged, staging=staging, last=last)
+
+    def drop_stage(self, staging: Stage, specs: Sequence[TableSpec]) -> None:
+        """Drop the stage tables of ``staging`` (those that exist); the live tables are untouched."""
+        names = [self.stage_table_name(spec, staging) for spec in specs]
+        with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cur:
+            self._prepare(conn, cur)
+            for name in names:
+                cur.execute(self.dialect.drop_table(self.schema, name))
+            conn.commit()
+        log.info("dropped the stage tables %s (those that existed)", names)
 
     def _load(
         self,
@@ -185,20 +230,27 @@ class SqlSink(TableSink):
         days: Iterable[date],
         tagged: Iterable[Tagged],
         *,
-        clear: bool,
+        staging: Stage | None = None,
+        last: Callable[[], bool] = lambda: True,
     ) -> dict[str, ReplaceResult]:
         if not isinstance(workspace_id, str) or not workspace_id:
             raise ValueError("workspace_id must be a non-empty string")
         for spec in specs:
             self.table_name(spec)  # refuse a bad name before anything runs
+            if staging is not None:
+                self.stage_table_name(spec, staging)
         day_list = check_days(days)
         destination = self._destination(specs)
-        if self.dialect.streams:
-            return self._stream(specs, workspace_id, day_list, tagged, clear, destination)
+        if staging is None and self.dialect.streams:
+            return self._stream(specs, workspace_id, day_list, tagged, destination)
+        if staging is not None and staging.columns is None:
+            self.drop_stage(staging, specs)  # a retry or rerun starts over
         with stage(
             specs, workspace_id, day_list, tagged, buffer_rows=self.buffer_rows, destination=destination
         ) as staged:
-            return self._write(staged, workspace_id, day_list, clear)
+            if staging is None:
+                return self._write(staged, workspace_id, day_list)
+            return self._write_part(staging, staged, workspace_id, day_list, last())
 
     # -- internals -------------------------------------------------------------------
 
@@ -242,19 +294,64 @@ class SqlSink(TableSink):
                         dialect.unlock(cur, schema, name)
 
     def _write(
-        self, staged: list[StagedTable], workspace_id: str, days: tuple[date, ...], clear: bool
+        self,
+        staged: Sequence[StagedTable],
+        workspace_id: str,
+        days: tuple[date, ...],
+        *,
+        clear: bool = True,
+        swap: Stage | None = None,
     ) -> dict[str, ReplaceResult]:
-        """Write a spooled load: delete the days, then each table's rows in one bulk write."""
-        with self._transaction([(t.spec, t.columns) for t in staged], workspace_id, days) as (_, cur):
+        """Write a spooled load: delete the days, then each table's rows in one bulk write.
+
+        ``swap``: first copy in the rows of that stage (the earlier parts of the
+        load), in the same transaction; the tables get the stage's extra columns too.
+        """
+        held = (swap.columns or {}) if swap else {}
+        tables = [(t.spec, _merged_columns(t.columns, held.get(t.name, {}))) for t in staged]
+        with self._transaction(tables, workspace_id, days) as (_, cur):
             deleted = {t.name: self._delete_days(cur, t.spec, workspace_id, days, clear) for t in staged}
             for table in sorted(staged, key=lambda t: self.table_name(t.spec)):
+                if swap is not None:
+                    self._copy_stage(cur, table.spec, swap, held.get(table.name, {}))
                 # Every day's rows in one bulk write: one COPY per table, not one per day, each of
                 # which would end waiting for the server to catch up.
                 batches = (batch for day in table.days for batch in table.rows(day))
                 self._write_rows(cur, table.spec, table.columns, batches)
             results = {t.name: t.result(deleted[t.name]) for t in staged}
-        self._log_results(results)
+        self._log_results({self.table_name(t.spec): results[t.name] for t in staged})  # a stage by its own name
         return results
+
+    def _write_part(
+        self, staging: Stage, staged: list[StagedTable], workspace_id: str, days: tuple[date, ...], last: bool
+    ) -> dict[str, ReplaceResult]:
+        """Where a part of a load in parts goes: swapped in with the stage (last), or appended to the stage."""
+        if last:
+            if staging.columns is None:  # nothing staged: this part is the whole load
+                return self._write(staged, workspace_id, days)
+            results = self._write(staged, workspace_id, days, swap=staging)
+            self.drop_stage(staging, [t.spec for t in staged])
+            return results
+        if not any(t.inserted for t in staged):  # nothing read: nothing to stage
+            return {t.name: t.result() for t in staged}
+        held = staging.columns or {}
+        in_stage = [dc_replace(t, spec=self._stage_spec(t.spec, staging)) for t in staged]
+        results = self._write(in_stage, workspace_id, days, clear=False)
+        staging.columns = {
+            t.name: dict(_merged_columns(list(t.extra_types.items()), held.get(t.name, {}))) for t in staged
+        }
+        return results
+
+    def _stage_spec(self, spec: TableSpec, staging: Stage) -> _StageSpec:
+        values = {f.name: getattr(spec, f.name) for f in fields(spec)}
+        return _StageSpec(**values, physical=self.stage_table_name(spec, staging))
+
+    def _copy_stage(self, cur: Any, spec: TableSpec, staging: Stage, extra: Mapping[str, ColumnType]) -> None:
+        """In the swap's transaction: every row of ``spec``'s stage table into the live table, server-side."""
+        source, target = self.stage_table_name(spec, staging), self.table_name(spec)
+        columns = [*spec.column_names, *extra]
+        cur.execute(self.dialect.copy_rows(self.schema, source, target, columns))
+        log.info("%s: %d rows of the earlier parts copied from %s", target, max(cur.rowcount, 0), source)
 
     def _stream(
         self,
@@ -262,7 +359,6 @@ class SqlSink(TableSink):
         workspace_id: str,
         days: tuple[date, ...],
         tagged: Iterable[Tagged],
-        clear: bool,
         destination: Destination,
     ) -> dict[str, ReplaceResult]:
         """Write the rows as they are staged, from a worker thread, in the replace's transaction.
@@ -282,7 +378,7 @@ class SqlSink(TableSink):
 
         def delete_days(cur: Any) -> None:
             for spec in specs:
-                deleted[spec.name] = self._delete_days(cur, spec, workspace_id, days, clear)
+                deleted[spec.name] = self._delete_days(cur, spec, workspace_id, days)
 
         with ExitStack() as opened:
             writer: BackgroundWriter[_RunKey, list[Row]] | None = None
@@ -319,7 +415,7 @@ class SqlSink(TableSink):
         return results
 
     def _delete_days(
-        self, cur: Any, spec: TableSpec, workspace_id: str, days: tuple[date, ...], clear: bool
+        self, cur: Any, spec: TableSpec, workspace_id: str, days: tuple[date, ...], clear: bool = True
     ) -> dict[date, int]:
         """Delete the days of ``workspace_id`` from the table (``clear``); rows deleted per day."""
         if not clear:
@@ -514,3 +610,13 @@ class SqlSink(TableSink):
                 existing = dialect.column_types(conn, cur, schema, name, self.hook.placeholder) or {}
                 if attempt == 2 or column not in existing:
                     raise
+
+
+def _merged_columns(
+    columns: Sequence[tuple[str, ColumnType]], more: Mapping[str, ColumnType]
+) -> list[tuple[str, ColumnType]]:
+    """``columns`` then the columns of ``more`` they lack; a column in both gets the type that holds both."""
+    out = dict(columns)
+    for name, kind in more.items():
+        out[name] = merge_types(out[name], kind) if name in out else kind
+    return list(out.items())

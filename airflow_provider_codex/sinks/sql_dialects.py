@@ -232,6 +232,15 @@ class Dialect:
         where = f"{workspace} = {placeholder} AND {day} = {placeholder}"
         return f"DELETE FROM {self.qualify(schema, table)} WHERE {where}"  # noqa: S608
 
+    def copy_rows(self, schema: str | None, source: str, target: str, columns: Sequence[str]) -> str:
+        """``INSERT … SELECT`` of every row of ``source`` into ``target`` (a stage swapped in), server-side."""
+        cols = ", ".join(map(self.quote, columns))
+        into, source_table = self.qualify(schema, target), self.qualify(schema, source)
+        return f"INSERT INTO {into} ({cols}) SELECT {cols} FROM {source_table}"  # noqa: S608
+
+    def drop_table(self, schema: str | None, table: str) -> str:
+        return f"DROP TABLE IF EXISTS {self.qualify(schema, table)}"
+
     # -- metadata --------------------------------------------------------------------
 
     def column_types(

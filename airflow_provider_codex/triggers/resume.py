@@ -1,9 +1,10 @@
 """A timer trigger that hands a paused load's state back to it when the wait is over.
 
 A deferrable load that hits a long ``Retry-After`` defers on this trigger. The
-load's state (window, counts so far, the cursor of the next page) travels in
-the trigger's kwargs and comes back in its event, so the resumed task needs
-nothing from memory or XCom, and resumes whichever worker it lands on.
+load's state (window, counts so far, the cursor of the next page, the stage
+holding the pages read before) travels in the trigger's kwargs and comes back
+in its event, so the resumed task needs nothing from memory or XCom, and
+resumes whichever worker it lands on.
 (``dag.test()`` passes only the event to the resumed method, so the state
 rides in the event as well as in ``next_kwargs``.)
 """

@@ -52,3 +52,19 @@ with _dag("load_sql_usage_deferrable") as load_sql_usage_deferrable:
 
 with _dag("load_sql_usage_small_pages") as load_sql_usage_small_pages:
     CodexToSqlOperator(task_id="load", dataset="usage", sql_conn_id="{{ params.sql_conn_id }}", page_size=5, **WINDOW)
+
+# Deferrable loads that cannot resume mid-way (tests/deferrable): they start over after a wait.
+with _dag("load_sql_compliance_events_deferrable") as load_sql_compliance_events_deferrable:
+    CodexToSqlOperator(
+        task_id="load",
+        dataset="compliance_events",
+        sql_conn_id="{{ params.sql_conn_id }}",
+        deferrable=True,
+        defer_after=1,
+        **WINDOW,
+    )
+
+with _dag("load_storage_usage_deferrable") as load_storage_usage_deferrable:
+    CodexToStorageOperator(
+        task_id="load", dataset="usage", path="{{ params.path }}", page_size=5, deferrable=True, defer_after=1, **WINDOW
+    )
