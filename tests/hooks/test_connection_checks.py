@@ -94,9 +94,11 @@ def test_an_owner_id_that_is_not_an_id_fails_before_any_request(sandbox, codex_c
 
 
 def test_a_workspace_uuid_is_lowercased(sandbox, codex_conn):
-    hook = CodexHook(codex_conn(workspace_id=sandbox.workspace_id.upper(), organization_id="org-Ab_c-1"))
+    mixed = "AbCdEf01-2222-4333-8444-555555555555"
+    assert CodexHook(codex_conn(workspace_id=f" {mixed} ")).config.workspace_id == mixed.lower()
+    hook = CodexHook(codex_conn(organization_id="org-Ab_c-1"))
     assert hook.config.workspace_id == sandbox.workspace_id
-    assert hook.config.organization_id == "org-Ab_c-1"
+    assert hook.config.organization_id == "org-Ab_c-1"  # organization ids keep their case
     assert list(hook.iter_rows("code_reviews", START, START + timedelta(days=1)))
 
 
