@@ -117,3 +117,36 @@ def test_a_corrupt_log_line_fails_at_once_naming_file_and_line(tmp_path: Path, b
     assert "secret pro" not in message
     assert [p.split("?")[0].rsplit("/", 1)[-1] for p in seen] == ["logs", FILE_ID, "file"]  # no retry
     assert not any(lake.rglob("*.*"))
+
+
+def test_a_corrupt_log_line_fails_the_task_on_its_first_try(tmp_path: Path, monkeypatch, test_dags, capfd):
+    """Through the operator: the task has retries, yet fails at once, and the destination stays empty."""
+    day = datetime.now(UTC).date() - timedelta(days=2)
+    end_time = f"{day.isoformat()}T01:00:00Z"
+    with serving(b'\n{"event_id": "e2", "prom', end_time) as (base_url, seen):
+        extra = {"workspace_id": WORKSPACE, "compliance_api_key": "sk-test-compliance", "content_hash_secret": "s"}
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CODEX_DEFAULT", json.dumps({"conn_type": "codex", "host": base_url, "extra": extra})
+        )
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CODEX_CORRUPT_DB", json.dumps({"conn_type": "sqlite", "host": f"{tmp_path}/e.db"})
+        )
+        dag = test_dags["load_sql_compliance_events"]
+        task = dag.get_task("load")
+        monkeypatch.setattr(task, "retries", 3)
+        monkeypatch.setattr(task, "retry_delay", timedelta(0))
+        capfd.readouterr()
+        conf = {
+            "start": day.isoformat(),
+            "end": (day + timedelta(days=1)).isoformat(),
+            "sql_conn_id": "codex_corrupt_db",
+        }
+        (ti,) = dag.test(run_conf=conf).get_task_instances()
+    output = capfd.readouterr().out
+    assert ti.state == "failed" and ti.try_number == 1, (
+        ti.try_number,
+        [x for x in output.splitlines() if "Error" in x][:6],
+    )
+    assert "AirflowFailException" in output and f"compliance log file '{FILE_ID}', line 2: not valid JSON" in output
+    assert [p.split("?")[0].rsplit("/", 1)[-1] for p in seen] == ["logs", FILE_ID, "file"]
+    assert not (tmp_path / "e.db").exists() or (tmp_path / "e.db").stat().st_size == 0
