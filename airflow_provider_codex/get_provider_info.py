@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_codex import __version__
+from airflow_provider_codex.api.endpoints import DEFAULT_REQUESTS_PER_MINUTE
 
 _PACKAGE = "airflow_provider_codex"
 _INTEGRATION = "OpenAI Codex"
@@ -25,13 +26,20 @@ def _string(label: str, description: str, *, secret: bool = False, default: str 
     return {"label": label, "description": description, "schema": schema}
 
 
-def _number(label: str, description: str, *, kind: str, default: float) -> dict[str, Any]:
-    return {"label": label, "description": description, "schema": {"type": [kind, "null"], "default": default}}
+def _number(
+    label: str, description: str, *, kind: str, default: float, above: float, maximum: float | None = None
+) -> dict[str, Any]:
+    """A numeric field; the hook checks a value against the same bounds (``exclusiveMinimum``, ``maximum``)."""
+    schema: dict[str, Any] = {"type": [kind, "null"], "default": default, "exclusiveMinimum": above}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return {"label": label, "description": description, "schema": schema}
 
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "workspace_id": _string(
-        "Workspace ID", "The ChatGPT Enterprise workspace UUID (Admin console > Workspace settings)."
+        "Workspace ID",
+        "The ChatGPT Enterprise workspace UUID (Admin console > Workspace settings); stored in lowercase.",
     ),
     "organization_id": _string(
         "Organization ID", "Optional 'org-…' id: compliance logs for a whole organization instead of one workspace."
@@ -51,21 +59,31 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "Salt for hashing prompt/response text (content policy 'hash'). Keep it stable to compare hashes.",
         secret=True,
     ),
-    "timeout": _number("Timeout (s)", "Per-request timeout in seconds.", kind="number", default=60),
+    "timeout": _number(
+        "Timeout (s)", "Per-request timeout in seconds.", kind="number", default=60, above=0, maximum=3600
+    ),
     "request_deadline": _number(
         "Request deadline (s)",
         "Most seconds one request or one log file download may take in all (the timeout bounds each read only).",
         kind="number",
         default=300,
+        above=0,
+        maximum=86400,
     ),
     "requests_per_minute": _number(
-        "Requests per minute", "Client-side limit per route, below the service's own.", kind="integer", default=100
+        "Requests per minute",
+        "Client-side limit per route, below the service's own.",
+        kind="integer",
+        default=DEFAULT_REQUESTS_PER_MINUTE,
+        above=0,
     ),
     "rate_period_seconds": _number(
         "Rate period (s)",
         "Seconds the requests-per-minute limit is counted over (60: per minute).",
         kind="number",
         default=60,
+        above=0,
+        maximum=86400,
     ),
     "verify_ssl": {
         "label": "Verify TLS",

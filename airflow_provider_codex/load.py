@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from airflow_provider_codex.api import collector, jsonio
 from airflow_provider_codex.api.client import ClientStats, CodexClient, LogFile
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
-from airflow_provider_codex.api.errors import CodexRateLimitError
+from airflow_provider_codex.api.errors import CodexContractError, CodexRateLimitError
 from airflow_provider_codex.api.paging import window_params
 from airflow_provider_codex.datasets import Dataset, Source
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, ArchiveFile, ReplaceResult, Stage, StorageSink
@@ -397,11 +397,33 @@ def _compliance_records(
         with client.download_log_file(file) as verified:
             summary.files += 1
             count = 0
-            for line in verified.stream:
+            for line_number, line in enumerate(verified.stream, 1):
                 if line.strip():
                     count += 1
-                    yield jsonio.loads(line)
+                    yield _log_record(line, file, line_number)
         log.info("compliance: file %d/%d %s: %d records", number, len(files), file.id, count)
+
+
+def _log_record(line: bytes | str, file: LogFile, line_number: int) -> dict[str, Any]:
+    """One line of a log file as a JSON object; anything else is a contract error naming where it is.
+
+    The file passed its SHA-256 check, so downloading it again brings the same
+    bytes: a retry cannot help. The line itself is not quoted (it holds prompt text).
+    """
+    try:
+        record = jsonio.loads(line)
+    except ValueError:
+        raise CodexContractError(
+            f"compliance log file {file.id!r}, line {line_number}: not valid JSON (truncated?); every line "
+            "must be one JSON object. The file matches its listed SHA-256, so the service wrote it so: "
+            "report the file id to OpenAI support"
+        ) from None
+    if not isinstance(record, dict):
+        raise CodexContractError(
+            f"compliance log file {file.id!r}, line {line_number}: a JSON {type(record).__name__}, not an "
+            "object; every line must be one JSON object: report the file id to OpenAI support"
+        )
+    return record
 
 
 def archive_log_files(

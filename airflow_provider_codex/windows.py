@@ -27,6 +27,9 @@ from airflow_provider_codex.api.errors import CodexRetentionError
 
 ONE_DAY = timedelta(days=1)
 
+#: The most ``lookback_days`` a run may reach back: ten years, far past any data the API keeps.
+MAX_LOOKBACK_DAYS = 3650
+
 
 class WindowError(ValueError):
     """A window that is not whole UTC days, or is empty."""
@@ -139,6 +142,22 @@ def unfinished_days(window: Window, now: datetime | None = None) -> list[date]:
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     return [day for day in window.days if _midnight(day) + ONE_DAY > now]
+
+
+def lookback_days_from(value: object) -> int:
+    """``lookback_days`` as a whole number of days in ``0..MAX_LOOKBACK_DAYS`` (templated values are strings)."""
+    days: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        days = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        days = int(value.strip())
+    if days is None or not 0 <= days <= MAX_LOOKBACK_DAYS:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}…"
+        raise WindowError(
+            f"lookback_days must be a whole number of days from 0 to {MAX_LOOKBACK_DAYS}, got {shown}: "
+            "fix the operator's lookback_days argument (or its template)"
+        )
+    return days
 
 
 def check_retention(window: Window, now: datetime | None = None, days: int = COMPLIANCE_RETENTION_DAYS) -> None:

@@ -7,12 +7,14 @@ cannot leak one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from airflow_provider_codex.api.endpoints import (
     API_KEYS,
     DEFAULT_BASE_URL,
     DEFAULT_REQUESTS_PER_MINUTE,
+    OWNER_ID_FORMATS,
     Api,
     Endpoint,
     Owner,
@@ -47,6 +49,29 @@ class Secret:
 def secret_or_none(value: str | None) -> Secret | None:
     """Wrap a key; an empty or blank value counts as absent."""
     return Secret(value.strip()) if value and value.strip() else None
+
+
+def checked_owner_id(owner: Owner, value: object, source: str) -> str | None:
+    """An owner id as the URLs need it, or a :class:`CodexConfigError` naming the field and the fix.
+
+    The id becomes a path segment of every request: anything but the documented
+    format (a ``/``, a ``?``) would reach another route, or store rows under an id
+    no correct load ever replaces. A workspace UUID is lowercased, so one
+    workspace is one id in every table whichever case the connection spells.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    form = OWNER_ID_FORMATS[owner]
+    text = value.strip() if isinstance(value, str) else ""
+    if form.lowercase:
+        text = text.lower()
+    if not re.fullmatch(form.pattern, text):
+        shown = repr(value) if len(repr(value)) <= 80 else f"{repr(value)[:80]}…"
+        raise CodexConfigError(
+            f"{source}: '{form.field}' must be {form.description}, such as '{form.example}', got {shown}: "
+            f"fill the '{form.field}' field with the id alone, nothing before or after it"
+        )
+    return text
 
 
 @dataclass(frozen=True)

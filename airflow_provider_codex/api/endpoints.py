@@ -57,6 +57,38 @@ class Owner(enum.StrEnum):
     ORGANIZATION = "organization"
 
 
+@dataclass(frozen=True)
+class OwnerIdFormat:
+    """What an owner's id looks like: it goes into every URL path, so nothing else may pass."""
+
+    field: str  # the connection field that holds it
+    pattern: str  # a full-match regular expression
+    description: str  # for error messages: what a valid id is
+    example: str
+    lowercase: bool  # ids compare case-insensitively; stored and sent in lowercase
+
+
+#: The id formats of the owners [official: workspace ids are UUIDs, organization ids start with ``org-``].
+OWNER_ID_FORMATS: Mapping[Owner, OwnerIdFormat] = MappingProxyType(
+    {
+        Owner.WORKSPACE: OwnerIdFormat(
+            "workspace_id",
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "a UUID (8-4-4-4-12 hexadecimal digits)",
+            "11111111-2222-4333-8444-555555555555",
+            lowercase=True,
+        ),
+        Owner.ORGANIZATION: OwnerIdFormat(
+            "organization_id",
+            r"org-[A-Za-z0-9_-]+",
+            "'org-' followed by letters, digits, '_' or '-'",
+            "org-AbC123",
+            lowercase=False,
+        ),
+    }
+)
+
+
 #: The base of each API under the service URL, by owner [official].
 API_BASES: Mapping[tuple[Api, Owner], str] = MappingProxyType(
     {

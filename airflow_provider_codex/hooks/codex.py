@@ -11,35 +11,48 @@ URL (default ``https://api.chatgpt.com/v1``); the extras hold ``workspace_id``,
 (the seconds that limit is counted over, default 60), ``verify_ssl``.
 Either key may be absent; calling an API whose key is missing raises an
 error naming the field to fill.
+
+The URI form works too: ``codex://api.chatgpt.com/v1?workspace_id=…&analytics_api_key=…``
+is ``https://api.chatgpt.com/v1`` (Airflow puts the URI's path into ``schema``; the
+hook reads it as the base path). The scheme is ``https`` unless the ``scheme`` extra
+says ``http``, or ``schema`` itself is ``http``/``https`` (as the HTTP provider reads it).
+
+Every field is checked when the connection is read: a wrong value fails at once
+with a :class:`~airflow_provider_codex.api.errors.CodexConfigError` that names the
+field and the fix, before any request is made or anything is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient, LogFile
-from airflow_provider_codex.api.config import ClientConfig, Secret, secret_or_none
+from airflow_provider_codex.api.config import ClientConfig, Secret, checked_owner_id, secret_or_none
 from airflow_provider_codex.api.endpoints import (
     API_KEYS,
     CODEX_EVENT_TYPES,
     DEFAULT_BASE_URL,
-    DEFAULT_REQUESTS_PER_MINUTE,
     USAGE_WORKSPACE,
     Api,
+    Owner,
     endpoint,
 )
-from airflow_provider_codex.api.errors import CodexError
+from airflow_provider_codex.api.errors import CodexConfigError, CodexError
 from airflow_provider_codex.api.paging import Page, window_params
 from airflow_provider_codex.api.retry import RetryPolicy
+from airflow_provider_codex.get_provider_info import CONN_FIELDS
 
-#: The period ``requests_per_minute`` is counted over unless the connection says otherwise.
-DEFAULT_RATE_PERIOD_SECONDS = 60.0
+#: The schemes a base URL may have.
+SCHEMES = ("https", "http")
 
 
 class CodexHook(BaseHook):
@@ -74,45 +87,65 @@ class CodexHook(BaseHook):
 
     @classmethod
     def config_from_connection(cls, conn: Any, retry: RetryPolicy | None = None) -> ClientConfig:
-        extra = conn.extra_dejson or {}
-        keys = {api: secret_or_none(extra.get(info.connection_field)) for api, info in API_KEYS.items()}
+        source = f"connection '{conn.conn_id}'"
+        extra = connection_extra(conn)
+        keys = {api: secret_or_none(_text(extra.get(info.connection_field))) for api, info in API_KEYS.items()}
         for key in keys.values():
             if key is not None:
                 mask_secret(key.reveal())
         salt = extra.get("content_hash_secret")
         if salt:
-            mask_secret(salt)
+            mask_secret(str(salt))
         return ClientConfig(
-            base_url=cls._base_url(conn),
-            workspace_id=_text(extra.get("workspace_id")),
-            organization_id=_text(extra.get("organization_id")),
+            base_url=cls._base_url(conn, extra, source),
+            workspace_id=checked_owner_id(Owner.WORKSPACE, extra.get("workspace_id"), source),
+            organization_id=checked_owner_id(Owner.ORGANIZATION, extra.get("organization_id"), source),
             analytics_api_key=keys[Api.ANALYTICS],
             compliance_api_key=keys[Api.COMPLIANCE],
-            timeout=float(extra.get("timeout") or 60),
-            request_deadline=float(extra.get("request_deadline") or ClientConfig.request_deadline),
-            requests_per_minute=int(extra.get("requests_per_minute") or DEFAULT_REQUESTS_PER_MINUTE),
-            rate_period=float(extra.get("rate_period_seconds") or DEFAULT_RATE_PERIOD_SECONDS),
-            verify=_bool(extra.get("verify_ssl"), default=True),
+            timeout=_number(extra, "timeout", source),
+            request_deadline=_number(extra, "request_deadline", source),
+            requests_per_minute=int(_number(extra, "requests_per_minute", source)),
+            rate_period=_number(extra, "rate_period_seconds", source),
+            verify=_bool(extra, "verify_ssl", source, default=True),
             retry=retry or RetryPolicy(),
-            source=f"connection '{conn.conn_id}'",
+            source=source,
         )
 
     @staticmethod
-    def _base_url(conn: Any) -> str:
+    def _base_url(conn: Any, extra: Mapping[str, Any], source: str) -> str:
+        """The base URL from a full URL in ``host``, or from a URI-form connection's parts.
+
+        As the HTTP provider's ``HttpHook`` does, ``schema`` may name the scheme; any
+        other ``schema`` is the path of a URI-form connection (``codex://host/v1``).
+        """
         host = (conn.host or "").strip()
+        schema = (conn.schema or "").strip().strip("/")
+        scheme = _text(extra.get("scheme"))
         if not host:
-            return DEFAULT_BASE_URL
-        if "://" not in host:
-            scheme = conn.schema or "https"
+            url = DEFAULT_BASE_URL
+        elif "://" in host:
+            url = host
+        else:
+            if schema.lower() in SCHEMES:
+                scheme, schema = scheme or schema.lower(), ""
             port = f":{conn.port}" if conn.port else ""
-            host = f"{scheme}://{host}{port}"
-        return host.rstrip("/")
+            path = f"/{schema}" if schema else ""
+            url = f"{(scheme or 'https').lower()}://{host}{port}{path}"
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in SCHEMES or not parts.netloc:
+            raise CodexConfigError(
+                f"{source}: base URL {url!r} is not an http(s) URL: give the host as "
+                f"'{DEFAULT_BASE_URL}', or the URI as 'codex://host:port/v1' (scheme https; "
+                "add ?scheme=http for a plain-HTTP server)"
+            )
+        return url.rstrip("/")
 
     @property
     def content_hash_secret(self) -> Secret | None:
         """The salt for hashing compliance content, from the connection."""
-        extra = self.get_connection(self.codex_conn_id).extra_dejson or {}
-        return secret_or_none(extra.get("content_hash_secret"))
+        return secret_or_none(
+            _text(connection_extra(self.get_connection(self.codex_conn_id)).get("content_hash_secret"))
+        )
 
     # clients
 
@@ -173,7 +206,7 @@ class CodexHook(BaseHook):
             config = self.config_from_connection(
                 self.get_connection(self.codex_conn_id), RetryPolicy(max_attempts=2, backoff_max=2)
             )
-        except (ValueError, TypeError) as bad:
+        except (CodexConfigError, ValueError, TypeError) as bad:
             return False, f"connection '{self.codex_conn_id}' is misconfigured: {bad}"
         checks = {Api.ANALYTICS: config.analytics_api_key, Api.COMPLIANCE: config.compliance_api_key}
         if not any(checks.values()):
@@ -211,13 +244,91 @@ def _probe(client: CodexClient, api: Api) -> None:
         client.max_event_time(CODEX_EVENT_TYPES[:1])
 
 
+def connection_extra(conn: Any) -> dict[str, Any]:
+    """The connection's extras as a JSON object, read from ``conn.extra`` itself.
+
+    Airflow's ``extra_dejson`` logs invalid JSON and returns ``{}``, which would
+    surface later as "no key"; a list would fail as an attribute error. Either
+    is a :class:`CodexConfigError` that says what the extra must be. The message
+    never quotes the extra: it holds the keys.
+    """
+    source = f"connection '{conn.conn_id}'"
+    raw = conn.extra
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except ValueError as bad:
+            where = (
+                f" (line {bad.lineno}, column {bad.colno}: {bad.msg})" if isinstance(bad, json.JSONDecodeError) else ""
+            )
+            raise CodexConfigError(
+                f"{source}: its extra is not valid JSON{where}: give the extra fields as one JSON object, "
+                'such as {"workspace_id": "…", "analytics_api_key": "…"}'
+            ) from None
+    else:
+        value = raw
+    if not isinstance(value, dict):
+        raise CodexConfigError(
+            f"{source}: its extra is a JSON {type(value).__name__}, not an object: give the extra fields as "
+            'one JSON object, such as {"workspace_id": "…", "analytics_api_key": "…"}'
+        )
+    return value
+
+
 def _text(value: Any) -> str | None:
     return str(value).strip() or None if value is not None else None
 
 
-def _bool(value: Any, *, default: bool) -> bool:
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}…"
+
+
+def _number(extra: Mapping[str, Any], field: str, source: str) -> float:
+    """A numeric extra, checked against its bounds in ``CONN_FIELDS`` (strings come from URIs and forms)."""
+    schema = CONN_FIELDS[field]["schema"]
+    integer = "integer" in schema["type"]
+    value = extra.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return float(schema["default"])
+    number: float | None = None
+    if not isinstance(value, bool):
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            number = None
+    above, maximum = schema["exclusiveMinimum"], schema.get("maximum")
+    if (
+        number is None
+        or not math.isfinite(number)
+        or number <= above
+        or (maximum is not None and number > maximum)
+        or (integer and not number.is_integer())
+    ):
+        kind = "a whole number" if integer else "a number"
+        bounds = f"above {above:g}" + (f" and at most {maximum:g}" if maximum is not None else "")
+        raise CodexConfigError(
+            f"{source}: '{field}' must be {kind} {bounds}, got {_shown(value)}: fix the '{field}' field "
+            f"(or leave it empty for the default, {schema['default']})"
+        )
+    return number
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def _bool(extra: Mapping[str, Any], field: str, source: str, *, default: bool) -> bool:
+    value = extra.get(field)
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() not in {"false", "0", "no", "off"}
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE and not isinstance(value, float):
+        return text in _TRUE
+    raise CodexConfigError(
+        f"{source}: '{field}' must be true or false, got {_shown(value)}: fix the '{field}' field "
+        f"(or leave it empty for the default, {str(default).lower()})"
+    )

@@ -52,7 +52,7 @@ from airflow_provider_codex.load import (
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, SqlSink, StorageSink
 from airflow_provider_codex.tables import CONTENT_FIELDS, ContentPolicy
 from airflow_provider_codex.triggers.resume import CodexResumeTrigger
-from airflow_provider_codex.windows import Window, WindowError, window_from_context
+from airflow_provider_codex.windows import Window, WindowError, lookback_days_from, window_from_context
 
 #: Errors a retry cannot fix: the task fails at once. A contract error (a body or a value the
 #: API's contract does not allow, such as a string where a number belongs) comes back the same.
@@ -169,7 +169,8 @@ class CodexLoadOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         try:
-            window = window_from_context(context, start=self.start, end=self.end, lookback_days=int(self.lookback_days))
+            lookback_days = lookback_days_from(self.lookback_days)
+            window = window_from_context(context, start=self.start, end=self.end, lookback_days=lookback_days)
         except WindowError as bad:
             raise AirflowFailException(f"WindowError: {bad}") from bad
         return self._run(context, LoadSummary(self.dataset, window), resume=None)
