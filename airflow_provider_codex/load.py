@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from airflow_provider_codex.api import collector, jsonio
 from airflow_provider_codex.api.client import ClientStats, CodexClient, LogFile
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
-from airflow_provider_codex.api.errors import CodexContractError, CodexRateLimitError
+from airflow_provider_codex.api.errors import CodexContractError, CodexRateLimitError, redacting
 from airflow_provider_codex.api.paging import window_params
 from airflow_provider_codex.datasets import Dataset, Source
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, ArchiveFile, ReplaceResult, Stage, StorageSink
@@ -250,7 +250,8 @@ def load_dataset(
         _note_unfinished_days(dataset, window, now, summary)
     before = client.stats.as_dict()
     try:
-        with collector.relaxed():  # millions of short-lived containers, no cycles: see api/collector.py
+        # Errors of the tables and sinks quote row values too: they leave redacted, like the API's own.
+        with redacting(client.core.secrets), collector.relaxed():  # relaxed: see api/collector.py
             summary.add(write(dataset.tables, owner, days, dataset.family.flatten(rows, ctx)))
     except BaseException:
         if staging is not None:  # the next try starts over: what this load staged is of no use
