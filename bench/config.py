@@ -59,8 +59,12 @@ def _route(endpoint: Endpoint) -> str:
 
 def _paging(endpoint: Endpoint) -> dict[str, Any]:
     rule = endpoint.paging_rule
-    return {"cursor_field": rule.cursor_field, "cursor_param": rule.cursor_param,
-            "has_more_field": rule.has_more_field, "data_field": rule.data_field}
+    return {
+        "cursor_field": rule.cursor_field,
+        "cursor_param": rule.cursor_param,
+        "has_more_field": rule.has_more_field,
+        "data_field": rule.data_field,
+    }
 
 
 def api_facts() -> dict[str, Any]:
@@ -71,11 +75,21 @@ def api_facts() -> dict[str, Any]:
     return {
         "workspace_id": WORKSPACE_ID,
         "limit_param": LIMIT_PARAM,
-        "usage": {"route": _route(USAGE), "limit": USAGE.max_limit, "window": list(usage_window),
-                  "paging": _paging(USAGE)},
-        "logs": {"route": _route(COMPLIANCE_LOGS), "file_route": _route(COMPLIANCE_LOG_FILE),
-                 "limit": COMPLIANCE_LOGS.max_limit, "window": list(logs_window), "paging": _paging(COMPLIANCE_LOGS),
-                 "event_type_param": EVENT_TYPE_PARAM, "event_types": list(CODEX_EVENT_TYPES)},
+        "usage": {
+            "route": _route(USAGE),
+            "limit": USAGE.max_limit,
+            "window": list(usage_window),
+            "paging": _paging(USAGE),
+        },
+        "logs": {
+            "route": _route(COMPLIANCE_LOGS),
+            "file_route": _route(COMPLIANCE_LOG_FILE),
+            "limit": COMPLIANCE_LOGS.max_limit,
+            "window": list(logs_window),
+            "paging": _paging(COMPLIANCE_LOGS),
+            "event_type_param": EVENT_TYPE_PARAM,
+            "event_types": list(CODEX_EVENT_TYPES),
+        },
     }
 
 
@@ -122,10 +136,31 @@ class Sizes:
         return end - timedelta(days=self.backfill_days), end
 
 
-FULL = Sizes(name="full", reps=3, users=20_000, analytics_days=30, events_per_day=500_000, backfill_days=365,
-             backfill_users=50, time_scale=1.5, backfill_rate_limit=API_REQUESTS_PER_MINUTE, memory_factor=10)
-QUICK = replace(FULL, name="quick", reps=1, users=300, analytics_days=3, events_per_day=3_000, backfill_days=6,
-                backfill_users=20, time_scale=60.0, backfill_rate_limit=4, memory_factor=2)
+FULL = Sizes(
+    name="full",
+    reps=3,
+    users=20_000,
+    analytics_days=30,
+    events_per_day=500_000,
+    backfill_days=365,
+    backfill_users=50,
+    time_scale=1.5,
+    backfill_rate_limit=API_REQUESTS_PER_MINUTE,
+    memory_factor=10,
+)
+QUICK = replace(
+    FULL,
+    name="quick",
+    reps=1,
+    users=300,
+    analytics_days=3,
+    events_per_day=3_000,
+    backfill_days=6,
+    backfill_users=20,
+    time_scale=60.0,
+    backfill_rate_limit=4,
+    memory_factor=2,
+)
 
 
 def sizes(quick: bool, reps: int | None = None) -> Sizes:

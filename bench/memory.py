@@ -273,14 +273,25 @@ def codex_conn(sandbox: Any) -> str:
 def usage_case(sizes: Sizes, scale: int) -> tuple[dict[str, Any], dict[str, Any], list[date]]:
     """Sandbox settings, load command and days of the usage workload."""
     days = [TODAY - timedelta(days=30 - i) for i in range(30)]
-    settings = {"seed": 3, "users": sizes.users * scale, "events_per_day": 0, "today": TODAY, "now": NOW,
-                "cache_bytes": SANDBOX_CACHE_BYTES}
+    settings = {
+        "seed": 3,
+        "users": sizes.users * scale,
+        "events_per_day": 0,
+        "today": TODAY,
+        "now": NOW,
+        "cache_bytes": SANDBOX_CACHE_BYTES,
+    }
     return settings, {"dataset": "usage"}, days
 
 
 def compliance_case(sizes: Sizes, scale: int) -> tuple[dict[str, Any], dict[str, Any], list[date]]:
-    settings = {"seed": 3, "users": 200, "events_per_day": sizes.events * scale, "analytics_history_days": 60,
-                "cache_bytes": SANDBOX_CACHE_BYTES}
+    settings = {
+        "seed": 3,
+        "users": 200,
+        "events_per_day": sizes.events * scale,
+        "analytics_history_days": 60,
+        "cache_bytes": SANDBOX_CACHE_BYTES,
+    }
     return settings, {"dataset": "compliance_events"}, [busy_day(settings["seed"])]
 
 

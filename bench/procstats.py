@@ -37,5 +37,5 @@ def parse(output: str) -> dict[str, Any] | None:
     """The result a worker printed, or ``None``."""
     for line in reversed(output.splitlines()):
         if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK):])  # type: ignore[no-any-return]
+            return json.loads(line[len(RESULT_MARK) :])  # type: ignore[no-any-return]
     return None

@@ -58,13 +58,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=1, help="measured reps, after the warm-up one")
     parser.add_argument("--users", type=int, default=FULL.users)
     parser.add_argument("--events", type=int, default=FULL.events_per_day)
-    parser.add_argument("--py-spy", nargs="?", const="py-spy", metavar="PATH",
-                        help="profile the last rep with py-spy (the command, or its path)")
-    parser.add_argument("--idle", action="store_true",
-                        help="with --py-spy: count threads waiting (for the API, the server, the queue) too")
+    parser.add_argument(
+        "--py-spy",
+        nargs="?",
+        const="py-spy",
+        metavar="PATH",
+        help="profile the last rep with py-spy (the command, or its path)",
+    )
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="with --py-spy: count threads waiting (for the API, the server, the queue) too",
+    )
     parser.add_argument("--top", type=int, default=25, help="frames to print per list")
-    parser.add_argument("--reload", action="store_true",
-                        help="every rep into the same schema or file: each replaces a loaded day, as run.py's reps do")
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="every rep into the same schema or file: each replaces a loaded day, as run.py's reps do",
+    )
     args = parser.parse_args(argv)
     spy = shutil.which(args.py_spy) if args.py_spy else None
     if args.py_spy and spy is None:

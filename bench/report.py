@@ -66,24 +66,54 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-HEADERS = ("case", "loader", "database", "rows", "median s", "min s", "max s", "rows/s", "requests",
-           "429s", "peak RSS MiB", "loaded rows")
+HEADERS = (
+    "case",
+    "loader",
+    "database",
+    "rows",
+    "median s",
+    "min s",
+    "max s",
+    "rows/s",
+    "requests",
+    "429s",
+    "peak RSS MiB",
+    "loaded rows",
+)
 
 
 def table_rows(rows: Iterable[Row]) -> list[tuple[str, ...]]:
     out = []
     for row in rows:
         if not row.ok:
-            out.append((row.group, row.loader, row.database, _fmt(row.rows, 0), row.status or "no run",
-                        *("-",) * (len(HEADERS) - 5)))
+            out.append(
+                (
+                    row.group,
+                    row.loader,
+                    row.database,
+                    _fmt(row.rows, 0),
+                    row.status or "no run",
+                    *("-",) * (len(HEADERS) - 5),
+                )
+            )
             continue
         seconds = row.seconds()
-        out.append((
-            row.group, row.loader, row.database, _fmt(row.rows, 0), _fmt(row.median, 2), _fmt(min(seconds), 2),
-            _fmt(max(seconds), 2), _fmt(row.rate, 0), _fmt(row.median_of("requests"), 0),
-            _fmt(row.median_of("responses_429"), 0), _fmt(row.max_of("peak_rss_mb"), 0),
-            _fmt(row.median_of("loaded_rows"), 0),
-        ))
+        out.append(
+            (
+                row.group,
+                row.loader,
+                row.database,
+                _fmt(row.rows, 0),
+                _fmt(row.median, 2),
+                _fmt(min(seconds), 2),
+                _fmt(max(seconds), 2),
+                _fmt(row.rate, 0),
+                _fmt(row.median_of("requests"), 0),
+                _fmt(row.median_of("responses_429"), 0),
+                _fmt(row.max_of("peak_rss_mb"), 0),
+                _fmt(row.median_of("loaded_rows"), 0),
+            )
+        )
     return out
 
 
@@ -138,29 +168,54 @@ def targets(rows: Sequence[Row], memory: dict[str, Any] | None, backfill: dict[s
 
     for group in ("analytics", "compliance"):
         value = ratio(rate(group, "provider", "postgres"), rate(group, "limit", "-"))
-        out.append(Target(f"{group}: provider >= 0.6x limit (PostgreSQL)", _fmt(value, 2) + "x",
-                          None if value is None else value >= 0.6))
+        out.append(
+            Target(
+                f"{group}: provider >= 0.6x limit (PostgreSQL)",
+                _fmt(value, 2) + "x",
+                None if value is None else value >= 0.6,
+            )
+        )
     for group, database in (("analytics", "sqlite"), ("analytics", "postgres"), ("compliance", "postgres")):
         value = ratio(rate(group, "provider", database), rate(group, "dlt", database))
-        out.append(Target(f"{group}: provider >= 5x dlt ({database})", _fmt(value, 1) + "x",
-                          None if value is None else value >= 5))
+        out.append(
+            Target(
+                f"{group}: provider >= 5x dlt ({database})", _fmt(value, 1) + "x", None if value is None else value >= 5
+            )
+        )
     for database in ("sqlite", "postgres"):
         value = ratio(rate("analytics", "provider", database), rate("analytics", "HttpOperator", database))
-        out.append(Target(f"analytics: provider >= 3x HttpOperator ({database})", _fmt(value, 1) + "x",
-                          None if value is None else value >= 3))
+        out.append(
+            Target(
+                f"analytics: provider >= 3x HttpOperator ({database})",
+                _fmt(value, 1) + "x",
+                None if value is None else value >= 3,
+            )
+        )
     for group in ("analytics", "compliance"):
         value = (memory or {}).get(group, {}).get("ratio")
-        out.append(Target(f"memory: {group} peak RSS at 10x <= 1.3x at 1x", _fmt(value, 2) + "x",
-                          None if value is None else value <= 1.3))
+        out.append(
+            Target(
+                f"memory: {group} peak RSS at 10x <= 1.3x at 1x",
+                _fmt(value, 2) + "x",
+                None if value is None else value <= 1.3,
+            )
+        )
     if backfill:
-        out.append(Target("backfill: zero failed tasks", str(backfill.get("tasks_failed")),
-                          backfill.get("tasks_failed") == 0))
+        out.append(
+            Target("backfill: zero failed tasks", str(backfill.get("tasks_failed")), backfill.get("tasks_failed") == 0)
+        )
         value = backfill.get("requests_ratio")
-        out.append(Target("backfill: requests <= 1.1x the minimum", _fmt(value, 2) + "x",
-                          None if value is None else value <= 1.1))
+        out.append(
+            Target(
+                "backfill: requests <= 1.1x the minimum", _fmt(value, 2) + "x", None if value is None else value <= 1.1
+            )
+        )
         value = backfill.get("wall_ratio")
-        out.append(Target("backfill: wall time <= 1.2x the floor", _fmt(value, 2) + "x",
-                          None if value is None else value <= 1.2))
+        out.append(
+            Target(
+                "backfill: wall time <= 1.2x the floor", _fmt(value, 2) + "x", None if value is None else value <= 1.2
+            )
+        )
     return out
 
 

@@ -122,8 +122,9 @@ class Bench:
         log_path = self.logs / f"{self._runs:03d}-{name}.log"
         with log_path.open("w") as out:
             try:
-                done = subprocess.run(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=out, text=True,
-                                      timeout=self.timeout)
+                done = subprocess.run(
+                    command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=out, text=True, timeout=self.timeout
+                )
             except subprocess.TimeoutExpired:
                 raise RuntimeError(f"timed out after {self.timeout:.0f}s (log: {log_path})") from None
             out.write(done.stdout)
@@ -142,9 +143,15 @@ class Bench:
     def served(self, name: str, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         """One run in the quick mode's single worker process (Airflow imported and booted once)."""
         if self._server is None:
-            self._server = subprocess.Popen([sys.executable, "-m", "bench.worker", "--serve"], env=self.env, cwd=REPO,
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=(self.logs / "worker-serve.log").open("w"), text=True)
+            self._server = subprocess.Popen(
+                [sys.executable, "-m", "bench.worker", "--serve"],
+                env=self.env,
+                cwd=REPO,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=(self.logs / "worker-serve.log").open("w"),
+                text=True,
+            )
         server = self._server
         assert server.stdin is not None
         assert server.stdout is not None
@@ -182,8 +189,9 @@ class Bench:
         script = REPO / "bench" / "cases" / "dlt_pipeline.py"
         return self.worker(name, [str(self.dlt_python), str(script), json.dumps(spec)], env)
 
-    def measure(self, row: Row, sandbox: sandbox_proc.SandboxProcess, run: Callable[[int], dict[str, Any]],
-                rep: int) -> None:
+    def measure(
+        self, row: Row, sandbox: sandbox_proc.SandboxProcess, run: Callable[[int], dict[str, Any]], rep: int
+    ) -> None:
         """One run of ``row``'s case; a failure marks the row and stops its later reps."""
         if row.status:
             return
@@ -217,8 +225,10 @@ class Bench:
         start_ts, end_ts = unix(first), unix(end)
         conf = {"start": first.isoformat(), "end": end.isoformat()}
         codex = airflow_env.connection_env("codex_bench", sandbox.connection(requests_per_minute=1_000_000))
-        http = airflow_env.connection_env("bench_http", {
-            "conn_type": "http", "host": sandbox.base_url, "extra": {"Authorization": f"Bearer {ANALYTICS_KEY}"}})
+        http = airflow_env.connection_env(
+            "bench_http",
+            {"conn_type": "http", "host": sandbox.base_url, "extra": {"Authorization": f"Bearer {ANALYTICS_KEY}"}},
+        )
         limit_spec = {"case": "limit_analytics", "base_url": sandbox.base_url, "start_ts": start_ts, "end_ts": end_ts}
         log(f"analytics: warming the sandbox up ({self.sizes.users} users, {first} .. {end})")
         warm = self.airflow_worker("warmup-analytics", limit_spec, {})
@@ -239,8 +249,9 @@ class Bench:
         for row, _ in rows:
             row.rows = warm["rows"]
 
-    def _provider(self, dataset: str, database: str, conf: dict[str, Any],
-                  codex: dict[str, str]) -> Callable[[int], dict[str, Any]]:
+    def _provider(
+        self, dataset: str, database: str, conf: dict[str, Any], codex: dict[str, str]
+    ) -> Callable[[int], dict[str, Any]]:
         def run(rep: int) -> dict[str, Any]:
             env = dict(codex)
             if database == "postgres":
@@ -271,18 +282,28 @@ class Bench:
             return _pg_uri_with_password(PG_URI)
         return str(self.sqlite_env(name)[0])
 
-    def _dlt_analytics(self, sandbox: sandbox_proc.SandboxProcess, database: str, start_ts: int,
-                       end_ts: int) -> Callable[[int], dict[str, Any]]:
+    def _dlt_analytics(
+        self, sandbox: sandbox_proc.SandboxProcess, database: str, start_ts: int, end_ts: int
+    ) -> Callable[[int], dict[str, Any]]:
         def run(rep: int) -> dict[str, Any]:
-            spec = {"kind": "analytics", "base_url": sandbox.base_url, "key": ANALYTICS_KEY, "start_ts": start_ts,
-                    "end_ts": end_ts, "database": database, "target": self._dlt_target(f"dlt-{rep}", database),
-                    "dataset": DLT_SCHEMA, "facts": api_facts()}
+            spec = {
+                "kind": "analytics",
+                "base_url": sandbox.base_url,
+                "key": ANALYTICS_KEY,
+                "start_ts": start_ts,
+                "end_ts": end_ts,
+                "database": database,
+                "target": self._dlt_target(f"dlt-{rep}", database),
+                "dataset": DLT_SCHEMA,
+                "facts": api_facts(),
+            }
             return self.dlt_worker(f"usage-dlt-{database}", spec)
 
         return run
 
-    def _rounds(self, sandbox: sandbox_proc.SandboxProcess,
-                rows: list[tuple[Row, Callable[[int], dict[str, Any]]]]) -> None:
+    def _rounds(
+        self, sandbox: sandbox_proc.SandboxProcess, rows: list[tuple[Row, Callable[[int], dict[str, Any]]]]
+    ) -> None:
         for rep in range(self.sizes.reps):
             for row, run in rows:
                 self.measure(row, sandbox, run, rep)
@@ -296,19 +317,29 @@ class Bench:
         limit_spec = {"case": "limit_compliance", "base_url": sandbox.base_url, "day": day.isoformat()}
         log(f"compliance: warming the sandbox up ({self.sizes.events_per_day} events a day, {day})")
         warm = self.airflow_worker("warmup-compliance", limit_spec, {})
-        log(f"compliance: {warm['rows']} events of the day in {warm['files']} files, "
-            f"first fetch {warm['seconds']:.1f}s")
+        log(
+            f"compliance: {warm['rows']} events of the day in {warm['files']} files, first fetch {warm['seconds']:.1f}s"
+        )
         rows: list[tuple[Row, Callable[[int], dict[str, Any]]]] = [
             (self.row("compliance", "limit", "-"), lambda rep: self.airflow_worker("compliance-limit", limit_spec, {})),
-            (self.row("compliance", "provider", "postgres"),
-             self._provider("compliance_events", "postgres", conf, codex)),
+            (
+                self.row("compliance", "provider", "postgres"),
+                self._provider("compliance_events", "postgres", conf, codex),
+            ),
         ]
         dlt = self.row("compliance", "dlt", "postgres", "" if self.dlt_python else "skipped (dlt not installed)")
 
         def run_dlt(rep: int) -> dict[str, Any]:
-            spec = {"kind": "compliance", "base_url": sandbox.base_url, "key": COMPLIANCE_KEY, "day": day.isoformat(),
-                    "database": "postgres", "target": self._dlt_target("dlt-compliance", "postgres"),
-                    "dataset": DLT_SCHEMA, "facts": api_facts()}
+            spec = {
+                "kind": "compliance",
+                "base_url": sandbox.base_url,
+                "key": COMPLIANCE_KEY,
+                "day": day.isoformat(),
+                "database": "postgres",
+                "target": self._dlt_target("dlt-compliance", "postgres"),
+                "dataset": DLT_SCHEMA,
+                "facts": api_facts(),
+            }
             return self.dlt_worker("compliance-dlt-postgres", spec)
 
         rows.append((dlt, run_dlt))
@@ -339,13 +370,18 @@ class Bench:
         days = [first + timedelta(days=i) for i in range((end - first).days)]
         window = 60.0 / sizes.time_scale
         per_minute = sizes.backfill_rate_limit
-        config = {"users": sizes.backfill_users, "today": sizes.today.isoformat(),
-                  "faults": {"rate_limit_per_minute": per_minute, "time_scale": sizes.time_scale}}
+        config = {
+            "users": sizes.backfill_users,
+            "today": sizes.today.isoformat(),
+            "faults": {"rate_limit_per_minute": per_minute, "time_scale": sizes.time_scale},
+        }
         minimum = minimum_requests(config, days)
         floor = max((math.ceil(n / per_minute) - 1) * window for n in minimum.values())
         row = self.row("backfill", "provider", "postgres")
-        log(f"backfill: {len(days)} days x {len(ANALYTICS_DATASETS)} datasets, {per_minute} requests "
-            f"a minute per route, minute = {window:.1f}s; fewest requests {sum(minimum.values())}, floor {floor:.0f}s")
+        log(
+            f"backfill: {len(days)} days x {len(ANALYTICS_DATASETS)} datasets, {per_minute} requests "
+            f"a minute per route, minute = {window:.1f}s; fewest requests {sum(minimum.values())}, floor {floor:.0f}s"
+        )
         with sandbox_proc.running(config, self.logs / "sandbox-backfill.log") as sandbox:
             # The connection counts its requests_per_minute over the sandbox's compressed minute.
             codex = sandbox.connection(requests_per_minute=per_minute, rate_period_seconds=window)
@@ -353,8 +389,13 @@ class Bench:
 
             def run(rep: int) -> dict[str, Any]:
                 self.pg.reset(BACKFILL_SCHEMA)
-                spec = {"case": "backfill", "days": [d.isoformat() for d in days], "datasets": list(ANALYTICS_DATASETS),
-                        "sql_conn_id": "bench_postgres", "schema": BACKFILL_SCHEMA}
+                spec = {
+                    "case": "backfill",
+                    "days": [d.isoformat() for d in days],
+                    "datasets": list(ANALYTICS_DATASETS),
+                    "sql_conn_id": "bench_postgres",
+                    "schema": BACKFILL_SCHEMA,
+                }
                 return self.airflow_worker("backfill", spec, env)
 
             self.measure(row, sandbox, run, 0)
@@ -362,11 +403,17 @@ class Bench:
         if row.ok:
             result = row.runs[0]
             self.extra["backfill"] = {
-                "days": len(days), "tasks": result["tasks"], "tasks_failed": result["tasks_failed"],
-                "requests": result["requests"], "minimum_requests": sum(minimum.values()),
+                "days": len(days),
+                "tasks": result["tasks"],
+                "tasks_failed": result["tasks_failed"],
+                "requests": result["requests"],
+                "minimum_requests": sum(minimum.values()),
                 "requests_ratio": result["requests"] / sum(minimum.values()),
-                "responses_429": result["responses_429"], "seconds": result["seconds"], "floor_seconds": floor,
-                "wall_ratio": result["seconds"] / floor if floor else None, "time_scale": sizes.time_scale,
+                "responses_429": result["responses_429"],
+                "seconds": result["seconds"],
+                "floor_seconds": floor,
+                "wall_ratio": result["seconds"] / floor if floor else None,
+                "time_scale": sizes.time_scale,
                 "failures": result.get("failures"),
             }
 
@@ -376,8 +423,10 @@ def minimum_requests(config: dict[str, Any], days: list[date]) -> dict[str, int]
     from airflow_provider_codex.sandbox import SandboxConfig, SandboxData
 
     data = SandboxData(SandboxConfig(users=config["users"], today=date.fromisoformat(config["today"])))
-    return {route: sum(max(1, math.ceil(len(data.analytics_row_bytes(route, day)) / MAX_PAGE_ROWS)) for day in days)
-            for route in ANALYTICS_DATASETS}
+    return {
+        route: sum(max(1, math.ceil(len(data.analytics_row_bytes(route, day)) / MAX_PAGE_ROWS)) for day in days)
+        for route in ANALYTICS_DATASETS
+    }
 
 
 def machine() -> dict[str, str]:
@@ -387,10 +436,21 @@ def machine() -> dict[str, str]:
         except OSError:
             return "?"
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"nproc": sh("nproc"), "free -h": sh("free", "-h"), "cpu": cpu, "python": platform.python_version(),
-            "postgres": sh("psql", "-At", "-h", "127.0.0.1", "-U", "postgres", "-c", "SHOW server_version", "test")}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "nproc": sh("nproc"),
+        "free -h": sh("free", "-h"),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "postgres": sh("psql", "-At", "-h", "127.0.0.1", "-U", "postgres", "-c", "SHOW server_version", "test"),
+    }
 
 
 def render(bench: Bench, command: str, markdown: bool) -> str:
@@ -401,8 +461,14 @@ def render(bench: Bench, command: str, markdown: bool) -> str:
     table = report.markdown_table if markdown else report.text_table
     parts = [
         f"Command: `{command}`" if markdown else f"Command: {command}",
-        *(["Quick mode: small sizes, one worker process for every Airflow run; a check that the harness works, "
-            "its timings and ratios mean nothing."] if bench.sizes.name == "quick" else []),
+        *(
+            [
+                "Quick mode: small sizes, one worker process for every Airflow run; a check that the harness works, "
+                "its timings and ratios mean nothing."
+            ]
+            if bench.sizes.name == "quick"
+            else []
+        ),
         table(header, body),
         table(("ratio of rows/s", "database", "value"), ratios) if ratios else "(no ratios)",
         table(("target", "figure", "verdict"), [(t.name, t.figure, report.verdict(t)) for t in targets]),
@@ -414,8 +480,10 @@ def render(bench: Bench, command: str, markdown: bool) -> str:
     memory = bench.extra.get("memory")
     if memory:
         output = memory.get("output", "").strip()
-        parts.append(f"Memory (bench/memory.py): {memory.get('status', '')}"
-                     + (f"\n\n{fence}\n{output}\n{fence}" if output else ""))
+        parts.append(
+            f"Memory (bench/memory.py): {memory.get('status', '')}"
+            + (f"\n\n{fence}\n{output}\n{fence}" if output else "")
+        )
     return "\n\n".join(parts) + "\n"
 
 
@@ -423,8 +491,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each (the test suite's mode)")
     parser.add_argument("--reps", type=int, default=None, help="runs per case (default: 3, quick: 1)")
-    parser.add_argument("--cases", default="analytics,compliance,memory,backfill",
-                        help="comma-separated subset of: analytics, compliance, memory, backfill")
+    parser.add_argument(
+        "--cases",
+        default="analytics,compliance,memory,backfill",
+        help="comma-separated subset of: analytics, compliance, memory, backfill",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--markdown", type=Path, help="also write the report as Markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, SQLite files)")
@@ -444,8 +515,12 @@ def main(argv: list[str] | None = None) -> int:
         if "backfill" in cases:
             bench.backfill()
         if cases & {"analytics", "compliance"}:
-            config = {"users": chosen.users, "events_per_day": chosen.events_per_day, "today": chosen.today.isoformat(),
-                      "cache_bytes": 6 << 30}
+            config = {
+                "users": chosen.users,
+                "events_per_day": chosen.events_per_day,
+                "today": chosen.today.isoformat(),
+                "cache_bytes": 6 << 30,
+            }
             with sandbox_proc.running(config, bench.logs / "sandbox.log") as sandbox:
                 if "analytics" in cases:
                     bench.analytics(sandbox)
@@ -459,8 +534,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.markdown:
             args.markdown.write_text(render(bench, command.strip(), markdown=True))
         if args.json:
-            args.json.write_text(json.dumps({"rows": [vars(r) for r in bench.rows], **bench.extra,
-                                             "machine": machine()}, indent=1, default=str))
+            args.json.write_text(
+                json.dumps(
+                    {"rows": [vars(r) for r in bench.rows], **bench.extra, "machine": machine()}, indent=1, default=str
+                )
+            )
         if not args.keep:
             shutil.rmtree(work / "db", ignore_errors=True)
             bench.pg.drop_all()

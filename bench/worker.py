@@ -66,8 +66,10 @@ def _xcom(ti: Any) -> Any:
     except Exception:  # XCom is informative only
         return None
     if isinstance(value, dict) and "total_rows" in value:
-        return {k: value.get(k) for k in ("total_rows", "pages", "files", "requests", "retries", "rate_limited",
-                                            "duplicates_skipped")}
+        return {
+            k: value.get(k)
+            for k in ("total_rows", "pages", "files", "requests", "retries", "rate_limited", "duplicates_skipped")
+        }
     return value if isinstance(value, dict) and len(json.dumps(value, default=str)) < 2000 else None
 
 

@@ -226,9 +226,7 @@ def demo() -> int:
             cluster.start_components()
             say(f"Airflow is up (api-server, scheduler, dag-processor, triggerer); UI at {cluster.api_url}")
             started = time.monotonic()
-            failed = wait_for_backfills(
-                cluster, {DAGS[0]: len(plan.analytics), DAGS[1]: len(plan.compliance)}
-            )
+            failed = wait_for_backfills(cluster, {DAGS[0]: len(plan.analytics), DAGS[1]: len(plan.compliance)})
             say(f"backfills done in {time.monotonic() - started:.0f}s" + (f", {failed} runs FAILED" if failed else ""))
             report(dest, cluster, plan)
             say("stopping everything the demo started")

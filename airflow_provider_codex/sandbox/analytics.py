@@ -57,10 +57,13 @@ from .config import SandboxConfig
 
 DAY_SECONDS = 86_400
 #: The analytics routes the sandbox serves, by registry endpoint name.
-ANALYTICS_ROUTES: tuple[str, ...] = (USAGE.name, USAGE_WORKSPACE.name, CODE_REVIEWS.name,
-                                     CODE_REVIEW_RESPONSES.name)
-TOKEN_FIELDS: tuple[str, ...] = ("uncached_text_input_tokens", "cached_text_input_tokens",
-                                 "text_output_tokens", "text_total_tokens")
+ANALYTICS_ROUTES: tuple[str, ...] = (USAGE.name, USAGE_WORKSPACE.name, CODE_REVIEWS.name, CODE_REVIEW_RESPONSES.name)
+TOKEN_FIELDS: tuple[str, ...] = (
+    "uncached_text_input_tokens",
+    "cached_text_input_tokens",
+    "text_output_tokens",
+    "text_total_tokens",
+)
 _API_BILLED = frozenset({"CODEX_SDK", "CODEX_EXEC"})
 
 
@@ -110,11 +113,18 @@ def _usage_row(r: random.Random, user: User, start: int) -> dict[str, Any]:
         elif tokens < 0.08:
             cached = None
         total = None if uncached is None or cached is None or output is None else uncached + cached + output
-        clients.append({
-            "client_id": client_id, "threads": threads, "turns": turns, "credits": cents / 100,
-            "uncached_text_input_tokens": uncached, "cached_text_input_tokens": cached,
-            "text_output_tokens": output, "text_total_tokens": total,
-        })
+        clients.append(
+            {
+                "client_id": client_id,
+                "threads": threads,
+                "turns": turns,
+                "credits": cents / 100,
+                "uncached_text_input_tokens": uncached,
+                "cached_text_input_tokens": cached,
+                "text_output_tokens": output,
+                "text_total_tokens": total,
+            }
+        )
     cost = 1 + int(rand() * 50_000) if any(c in _API_BILLED for c in client_ids) else 0
     row: dict[str, Any] = {
         "object": "codex.usage",
@@ -122,8 +132,13 @@ def _usage_row(r: random.Random, user: User, start: int) -> dict[str, Any]:
         "end_time": start + DAY_SECONDS,
         "user_id": user.user_id,
         "actor": {"type": "ACCOUNT_USER", "user_id": user.user_id, "email": user.email},
-        "totals": {"threads": threads_total, "turns": turns_total, "credits": cents_total / 100,
-                   "cost_usd": cost / 10_000, "estimated_cost_usd": cents_total * 4 / 10_000},
+        "totals": {
+            "threads": threads_total,
+            "turns": turns_total,
+            "credits": cents_total / 100,
+            "cost_usd": cost / 10_000,
+            "estimated_cost_usd": cents_total * 4 / 10_000,
+        },
         "clients": clients,
     }
     models = rand()
@@ -134,16 +149,20 @@ def _usage_row(r: random.Random, user: User, start: int) -> dict[str, Any]:
             if second == first:
                 second = OTHER_MODEL if first != OTHER_MODEL else MODELS[0]
             share = int(rand() * (cents_total + 1))
-            row["models"] = [{"model": first, "speed": SPEEDS[0], "credits": (cents_total - share) / 100},
-                             {"model": second, "speed": SPEEDS[rand() < 0.5], "credits": share / 100}]
+            row["models"] = [
+                {"model": first, "speed": SPEEDS[0], "credits": (cents_total - share) / 100},
+                {"model": second, "speed": SPEEDS[rand() < 0.5], "credits": share / 100},
+            ]
         else:
             row["models"] = [{"model": first, "speed": SPEEDS[rand() < 0.3], "credits": cents_total / 100}]
     elif models < 0.95:
         row["models"] = None
     attribution = rand()
     if attribution < 0.7:
-        row["code_attribution"] = {"lines_added": int(rand() * 41) * turns_total,
-                                   "lines_removed": int(rand() * 16) * turns_total}
+        row["code_attribution"] = {
+            "lines_added": int(rand() * 41) * turns_total,
+            "lines_removed": int(rand() * 16) * turns_total,
+        }
     elif attribution < 0.8:
         row["code_attribution"] = None
     return row
@@ -206,18 +225,28 @@ def workspace_row(user_rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         "end_time": user_rows[0]["end_time"],
         "user_id": None,
         "actor": None,
-        "totals": {name: _nsum(t[name] for t in totals)
-                   for name in ("threads", "turns", "credits", "cost_usd", "estimated_cost_usd")},
+        "totals": {
+            name: _nsum(t[name] for t in totals)
+            for name in ("threads", "turns", "credits", "cost_usd", "estimated_cost_usd")
+        },
         "clients": [
-            {"client_id": client_id,
-             **{name: _nsum(c[name] for c in entries)
-                for name in ("threads", "turns", "credits", *TOKEN_FIELDS)}}
+            {
+                "client_id": client_id,
+                **{name: _nsum(c[name] for c in entries) for name in ("threads", "turns", "credits", *TOKEN_FIELDS)},
+            }
             for client_id, entries in sorted(by_client.items())
         ],
-        "models": [{"model": model, "speed": speed, "credits": _nsum(credits)}
-                   for (model, speed), credits in sorted(by_model.items())] if any_models else None,
-        "code_attribution": {name: _nsum(a.get(name) for a in attributions)
-                             for name in ("lines_added", "lines_removed")} if attributions else None,
+        "models": [
+            {"model": model, "speed": speed, "credits": _nsum(credits)}
+            for (model, speed), credits in sorted(by_model.items())
+        ]
+        if any_models
+        else None,
+        "code_attribution": {
+            name: _nsum(a.get(name) for a in attributions) for name in ("lines_added", "lines_removed")
+        }
+        if attributions
+        else None,
     }
 
 
@@ -231,9 +260,14 @@ def code_review_row(seed: int, users: int, day: date, fraction: float) -> dict[s
 
     p0, p1, p2 = count(0, 2), count(1, 8), count(2, 20)
     start = int(day_start(day).timestamp())
-    return {"object": "codex.code_review", "start_time": start, "end_time": start + DAY_SECONDS,
-            "pull_request_reviews": count(3, 30), "comments": p0 + p1 + p2,
-            "comment_details": {"p0": p0, "p1": p1, "p2": p2}}
+    return {
+        "object": "codex.code_review",
+        "start_time": start,
+        "end_time": start + DAY_SECONDS,
+        "pull_request_reviews": count(3, 30),
+        "comments": p0 + p1 + p2,
+        "comment_details": {"p0": p0, "p1": p1, "p2": p2},
+    }
 
 
 def code_review_response_row(seed: int, users: int, day: date, fraction: float) -> dict[str, Any]:
@@ -248,13 +282,24 @@ def code_review_response_row(seed: int, users: int, day: date, fraction: float) 
     replied = int(engaged * r.uniform(0.1, 0.6))
     upvotes, downvotes, other = upvoted + int(r.randint(0, 3) * scale), downvoted, reacted_other
     start = int(day_start(day).timestamp())
-    return {"object": "codex.code_review_response", "start_time": start, "end_time": start + DAY_SECONDS,
-            "pull_request_reviews": int(r.randint(2, 25) * scale), "comments": comments,
-            "replies": replied + int(r.randint(0, 4) * scale), "reactions": upvotes + downvotes + other,
-            "reaction_details": {"upvotes": upvotes, "downvotes": downvotes, "other": other},
-            "comment_response_details": {"engaged": engaged, "reacted": upvoted + downvoted + reacted_other,
-                                         "upvoted": upvoted, "downvoted": downvoted,
-                                         "reacted_other": reacted_other, "replied": replied}}
+    return {
+        "object": "codex.code_review_response",
+        "start_time": start,
+        "end_time": start + DAY_SECONDS,
+        "pull_request_reviews": int(r.randint(2, 25) * scale),
+        "comments": comments,
+        "replies": replied + int(r.randint(0, 4) * scale),
+        "reactions": upvotes + downvotes + other,
+        "reaction_details": {"upvotes": upvotes, "downvotes": downvotes, "other": other},
+        "comment_response_details": {
+            "engaged": engaged,
+            "reacted": upvoted + downvoted + reacted_other,
+            "upvoted": upvoted,
+            "downvoted": downvoted,
+            "reacted_other": reacted_other,
+            "replied": replied,
+        },
+    }
 
 
 class AnalyticsStore:
@@ -265,7 +310,8 @@ class AnalyticsStore:
         self._users = users
         self._usage: LruCache[date, UsageDay] = LruCache(cache_bytes, lambda d: d.nbytes)
         self._workspace: LruCache[tuple[date, int], tuple[bytes, ...]] = LruCache(
-            max(1, cache_bytes // 16), lambda rows: sum(map(len, rows)))
+            max(1, cache_bytes // 16), lambda rows: sum(map(len, rows))
+        )
         self._full_counts: dict[date, int] = {}
         self.history_start = config.today - timedelta(days=config.analytics_history_days - 1)
 
@@ -299,8 +345,7 @@ class AnalyticsStore:
         if route == CODE_REVIEWS.name:
             return (_json.dumps(code_review_row(self._config.seed, self._config.users, day, fraction)),)
         if route == CODE_REVIEW_RESPONSES.name:
-            return (_json.dumps(code_review_response_row(self._config.seed, self._config.users, day,
-                                                         fraction)),)
+            return (_json.dumps(code_review_response_row(self._config.seed, self._config.users, day, fraction)),)
         raise KeyError(f"not an analytics route: {route!r}")
 
     def _workspace_rows(self, day: date, cutoff: int) -> tuple[bytes, ...]:

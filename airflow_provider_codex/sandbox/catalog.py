@@ -25,21 +25,24 @@ def environments(seed: int, users: Sequence[User], today: date, count: int = 18)
     records = []
     for index in range(count):
         repo = r.choice(_REPOS)
-        records.append({
-            "id": "env_" + stable_hex(24, seed, "environment", index),
-            "object": "codex.environment",
-            "name": f"{repo.split('/')[1]}-{r.choice(('default', 'ci', 'gpu', 'py311', 'node20'))}",
-            "repository": repo,
-            "created_at": base - r.randint(1, 300) * 86_400,
-            "created_by": r.choice(users).user_id,
-            "setup_script": r.choice(("pip install -e .[dev]", "npm ci", "make deps", None)),
-            "internet_access": r.choice(("off", "limited", "full")),
-        })
+        records.append(
+            {
+                "id": "env_" + stable_hex(24, seed, "environment", index),
+                "object": "codex.environment",
+                "name": f"{repo.split('/')[1]}-{r.choice(('default', 'ci', 'gpu', 'py311', 'node20'))}",
+                "repository": repo,
+                "created_at": base - r.randint(1, 300) * 86_400,
+                "created_by": r.choice(users).user_id,
+                "setup_script": r.choice(("pip install -e .[dev]", "npm ci", "make deps", None)),
+                "internet_access": r.choice(("off", "limited", "full")),
+            }
+        )
     return sorted(records, key=lambda e: str(e["id"]))
 
 
-def tasks(seed: int, users: Sequence[User], today: date, envs: Sequence[dict[str, Any]],
-          count: int = 48) -> list[dict[str, Any]]:
+def tasks(
+    seed: int, users: Sequence[User], today: date, envs: Sequence[dict[str, Any]], count: int = 48
+) -> list[dict[str, Any]]:
     """Codex cloud tasks, each run in one of ``envs``."""
     r = rng(seed, "tasks")
     base = int(day_start(today).timestamp())
@@ -48,18 +51,21 @@ def tasks(seed: int, users: Sequence[User], today: date, envs: Sequence[dict[str
         env = r.choice(envs)
         status = r.choice(_STATUSES)
         created = base - r.randint(0, 45 * 86_400)
-        records.append({
-            "id": "task_" + stable_hex(24, seed, "task", index),
-            "object": "codex.task",
-            "created_at": created,
-            "completed_at": created + r.randint(60, 3600) if status != "running" else None,
-            "status": status,
-            "user_id": r.choice(users).user_id,
-            "environment_id": env["id"],
-            "repository": env["repository"],
-            "branch": f"codex/{stable_hex(6, seed, 'branch', index)}",
-            "title": text(r, 3, 9).capitalize(),
-            "pull_request_url": f"https://github.com/{env['repository']}/pull/{r.randint(1, 5000)}"
-            if status == "completed" and r.random() < 0.6 else None,
-        })
+        records.append(
+            {
+                "id": "task_" + stable_hex(24, seed, "task", index),
+                "object": "codex.task",
+                "created_at": created,
+                "completed_at": created + r.randint(60, 3600) if status != "running" else None,
+                "status": status,
+                "user_id": r.choice(users).user_id,
+                "environment_id": env["id"],
+                "repository": env["repository"],
+                "branch": f"codex/{stable_hex(6, seed, 'branch', index)}",
+                "title": text(r, 3, 9).capitalize(),
+                "pull_request_url": f"https://github.com/{env['repository']}/pull/{r.randint(1, 5000)}"
+                if status == "completed" and r.random() < 0.6
+                else None,
+            }
+        )
     return sorted(records, key=lambda t: str(t["id"]))

@@ -36,18 +36,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--events-per-day", type=int, default=2000)
-    parser.add_argument("--today", type=date.fromisoformat, default=None,
-                        help="the sandbox's today (UTC), default: the real date (live clock)")
-    parser.add_argument("--now", type=datetime.fromisoformat, default=None,
-                        help="a fixed 'now' with a time zone, e.g. 2026-11-25T06:00:00Z")
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        default=None,
+        help="the sandbox's today (UTC), default: the real date (live clock)",
+    )
+    parser.add_argument(
+        "--now",
+        type=datetime.fromisoformat,
+        default=None,
+        help="a fixed 'now' with a time zone, e.g. 2026-11-25T06:00:00Z",
+    )
     parser.add_argument("--history-days", type=int, default=400, help="days of analytics history")
     parser.add_argument("--max-log-file-bytes", type=int, default=15_000_000)
     parser.add_argument("--workspace-id", default=DEFAULT_WORKSPACE_ID)
     parser.add_argument("--organization-id", default=DEFAULT_ORGANIZATION_ID)
     parser.add_argument("--analytics-key", default=DEFAULT_ANALYTICS_KEY)
     parser.add_argument("--compliance-key", default=DEFAULT_COMPLIANCE_KEY)
-    parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
-                        help=f"inject a fault; names: {', '.join(Faults.field_names())}")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"inject a fault; names: {', '.join(Faults.field_names())}",
+    )
     return parser
 
 
@@ -68,12 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = SandboxConfig(
-            seed=args.seed, users=args.users, events_per_day=args.events_per_day,
-            today=args.today or utc_today(), now=args.now, analytics_history_days=args.history_days,
-            max_log_file_bytes=args.max_log_file_bytes, workspace_id=args.workspace_id,
-            organization_id=args.organization_id, analytics_key=args.analytics_key,
-            compliance_key=args.compliance_key, host=args.host, port=args.port,
-            download_port=args.download_port, faults=_faults(args.fault),
+            seed=args.seed,
+            users=args.users,
+            events_per_day=args.events_per_day,
+            today=args.today or utc_today(),
+            now=args.now,
+            analytics_history_days=args.history_days,
+            max_log_file_bytes=args.max_log_file_bytes,
+            workspace_id=args.workspace_id,
+            organization_id=args.organization_id,
+            analytics_key=args.analytics_key,
+            compliance_key=args.compliance_key,
+            host=args.host,
+            port=args.port,
+            download_port=args.download_port,
+            faults=_faults(args.fault),
         )
     except ValueError as bad:
         parser.error(str(bad))

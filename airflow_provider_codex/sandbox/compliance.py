@@ -58,17 +58,34 @@ MAX_LATENESS_SECONDS = 4 * 3600
 _LATE_SHARE = 0.02
 _DUPLICATE_SHARE = 0.01
 _SECURITY_SHARE = 0.02
-_HOUR_WEIGHTS = tuple(0.25 + math.exp(-(((h + 0.5) - 14.5) / 4.5) ** 2) for h in range(24))
+_HOUR_WEIGHTS = tuple(0.25 + math.exp(-((((h + 0.5) - 14.5) / 4.5) ** 2)) for h in range(24))
 _HOUR_SHARE = tuple(w / sum(_HOUR_WEIGHTS) for w in _HOUR_WEIGHTS)
 
-_CODEX_EVENT_KINDS = ("PROMPT_SENT", "PROMPT_RESPONSE_RECEIVED", "TOOL_CALL_COMPLETED", "TOOL_CALL_FAILED",
-                      "TOOL_DECISION")
+_CODEX_EVENT_KINDS = (
+    "PROMPT_SENT",
+    "PROMPT_RESPONSE_RECEIVED",
+    "TOOL_CALL_COMPLETED",
+    "TOOL_CALL_FAILED",
+    "TOOL_DECISION",
+)
 _CODEX_EVENT_WEIGHTS = (0.3, 0.3, 0.24, 0.05, 0.11)
-_SECURITY_EVENT_KINDS = ("SANDBOX_ESCALATION_REQUESTED", "NETWORK_REQUEST_BLOCKED", "SECRET_SCAN_MATCH",
-                         "APPROVAL_POLICY_CHANGED")
+_SECURITY_EVENT_KINDS = (
+    "SANDBOX_ESCALATION_REQUESTED",
+    "NETWORK_REQUEST_BLOCKED",
+    "SECRET_SCAN_MATCH",
+    "APPROVAL_POLICY_CHANGED",
+)
 _LOG_CLIENTS = ("CODEX_CLI", "CODEX_IDE_VSCODE", "CODEX_WEB", "CODEX_GITHUB", "CODEX_EXEC")
-_COMMANDS = ("pytest -q tests/", "git diff --stat", "rg -n 'def load' src/", "npm test -- --watch=false",
-             "cat pyproject.toml", "ls -la", "curl https://example.com/api", "python -m mypy .")
+_COMMANDS = (
+    "pytest -q tests/",
+    "git diff --stat",
+    "rg -n 'def load' src/",
+    "npm test -- --watch=false",
+    "cat pyproject.toml",
+    "ls -la",
+    "curl https://example.com/api",
+    "python -m mypy .",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +113,14 @@ class LogFileInfo:
 
     def listing(self) -> dict[str, Any]:
         """The object ``GET /logs`` answers for this file."""
-        return {"id": self.id, "event_type": self.event_type, "end_time": iso_s(self.end_time),
-                "file_name": self.file_name, "file_size": self.file_size, "file_sha256": self.file_sha256}
+        return {
+            "id": self.id,
+            "event_type": self.event_type,
+            "end_time": iso_s(self.end_time),
+            "file_name": self.file_name,
+            "file_size": self.file_size,
+            "file_sha256": self.file_sha256,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +135,12 @@ def _codex_event(r: random.Random, event_id: str, ts_ms: int, user: User, sessio
     kind = r.choices(_CODEX_EVENT_KINDS, _CODEX_EVENT_WEIGHTS)[0]
     token_usage = None
     if kind == "PROMPT_RESPONSE_RECEIVED":
-        token_usage = {"input_tokens": r.randint(500, 60_000), "output_tokens": r.randint(20, 4000),
-                       "cached_input_tokens": r.randint(0, 50_000),
-                       "reasoning_output_tokens": None if r.random() < 0.1 else r.randint(0, 3000)}
+        token_usage = {
+            "input_tokens": r.randint(500, 60_000),
+            "output_tokens": r.randint(20, 4000),
+            "cached_input_tokens": r.randint(0, 50_000),
+            "reasoning_output_tokens": None if r.random() < 0.1 else r.randint(0, 3000),
+        }
     tool = kind.startswith("TOOL_")
     return {
         "event_id": event_id,
@@ -127,13 +153,13 @@ def _codex_event(r: random.Random, event_id: str, ts_ms: int, user: User, sessio
             "session_id": session,
             "model": OTHER_MODEL if r.random() < 0.03 else user.model,
             "token_usage": token_usage,
-            "decision": r.choice(("approved", "denied", "approved_for_session")) if kind == "TOOL_DECISION"
-            else None,
+            "decision": r.choice(("approved", "denied", "approved_for_session")) if kind == "TOOL_DECISION" else None,
         },
         "prompt_text": text(r, 8, 250) if kind == "PROMPT_SENT" else None,
         "response_text": response_text(r, 20, 400) if kind == "PROMPT_RESPONSE_RECEIVED" else None,
         "tool_input": _json.dumps({"command": r.choice(_COMMANDS), "workdir": "/workspace/repo"}).decode()
-        if tool else None,
+        if tool
+        else None,
     }
 
 
@@ -146,9 +172,13 @@ def _security_event(r: random.Random, event_id: str, ts_ms: int, user: User, ses
         **_envelope(r, user),
         "event_type": kind,
         "client_id": r.choice(_LOG_CLIENTS),
-        "event_details": {"session_id": session, "severity": r.choice(("low", "medium", "high")),
-                          "rule": f"codex.{kind.lower()}", "action": r.choice(("blocked", "allowed", "flagged")),
-                          "target": r.choice(_COMMANDS)},
+        "event_details": {
+            "session_id": session,
+            "severity": r.choice(("low", "medium", "high")),
+            "rule": f"codex.{kind.lower()}",
+            "action": r.choice(("blocked", "allowed", "flagged")),
+            "target": r.choice(_COMMANDS),
+        },
     }
 
 
@@ -163,17 +193,24 @@ def _envelope(r: random.Random, user: User) -> dict[str, Any]:
         who = {"type": "API_KEY", "user_id": None, "user_email": None}
     else:
         principal = {"id": user.user_id, "type": "USER"}
-        who = {"type": "EXTERNAL_COLLABORATION_USER", "user_id": user.user_id,
-               "user_email": f"guest{r.randrange(100)}@partner.example"}
-    return {"principal": principal, "actor": who,
-            "request_metadata": {"client_ip": user.ip, "client_user_agent": user.user_agent}}
+        who = {
+            "type": "EXTERNAL_COLLABORATION_USER",
+            "user_id": user.user_id,
+            "user_email": f"guest{r.randrange(100)}@partner.example",
+        }
+    return {
+        "principal": principal,
+        "actor": who,
+        "request_metadata": {"client_ip": user.ip, "client_user_agent": user.user_agent},
+    }
 
 
 class ComplianceStore:
     """Lists, builds and caches log files; finds events."""
 
-    def __init__(self, seed: int, users: Sequence[User], events_per_day: int, max_file_bytes: int,
-                 cache_bytes: int) -> None:
+    def __init__(
+        self, seed: int, users: Sequence[User], events_per_day: int, max_file_bytes: int, cache_bytes: int
+    ) -> None:
         self._seed = seed
         self._users = users
         self._events_per_day = events_per_day
@@ -193,14 +230,14 @@ class ComplianceStore:
         return self._events_per_day * share
 
     def _measure_event_bytes(self, type_index: int) -> float:
-        sizes = [len(self._event(FileKey(type_index, date(2000, 1, 1), 0), j, 946_684_800_000)[2])
-                 for j in range(200)]
+        sizes = [len(self._event(FileKey(type_index, date(2000, 1, 1), 0), j, 946_684_800_000)[2]) for j in range(200)]
         return sum(sizes) / len(sizes)
 
     def _slots_per_day(self, type_index: int) -> int:
         minimum = 24 if CODEX_EVENT_TYPES[type_index] == "CODEX_LOG" else 8
-        peak_bytes_per_day = self._daily_base(type_index) * 1.2 * max(_HOUR_SHARE) * 24 \
-            * self._mean_event_bytes[type_index]
+        peak_bytes_per_day = (
+            self._daily_base(type_index) * 1.2 * max(_HOUR_SHARE) * 24 * self._mean_event_bytes[type_index]
+        )
         # The expected file of the busiest hour is 60% of the cap; longer slots (up to 1.6x) and
         # busier days are cut by the cap on the count of events (and, last, by truncation).
         needed = math.ceil(peak_bytes_per_day / (self._max_file_bytes * 0.6))
@@ -283,8 +320,7 @@ class ComplianceStore:
         day_factor = 0.0 if day_r.random() < 0.02 else day_r.uniform(0.85, 1.15)
         if middle.weekday() >= 5:
             day_factor *= 0.35
-        expected = self._daily_base(key.type_index) * day_factor * _HOUR_SHARE[middle.hour] * (end - start) \
-            / 3600
+        expected = self._daily_base(key.type_index) * day_factor * _HOUR_SHARE[middle.hour] * (end - start) / 3600
         count = round(expected * r.uniform(0.8, 1.2))
         cap = int(self._max_file_bytes / (self._mean_event_bytes[key.type_index] * 1.1))
         count = min(count, cap)
@@ -297,8 +333,11 @@ class ComplianceStore:
         base = self._event_base(key)
         r = random.Random(base + index)
         late = r.random() < _LATE_SHARE
-        delay = 30 * 60_000 + int(r.random() * (MAX_LATENESS_SECONDS * 1000 - 30 * 60_000)) if late \
+        delay = (
+            30 * 60_000 + int(r.random() * (MAX_LATENESS_SECONDS * 1000 - 30 * 60_000))
+            if late
             else 50 + int(r.random() * 90_000)
+        )
         ts_ms = landing_ms - delay
         event_id = f"evt_{base:016x}{index:08x}"
         user_index = int(r.random() * len(self._users))
@@ -349,11 +388,16 @@ class ComplianceStore:
             file_id = self.file_id(key)
             event_type = CODEX_EVENT_TYPES[key.type_index]
             info = LogFileInfo(
-                id=file_id, event_type=event_type,
-                start_time=datetime.fromtimestamp(self.start_time(key), UTC), end_time=end,
+                id=file_id,
+                event_type=event_type,
+                start_time=datetime.fromtimestamp(self.start_time(key), UTC),
+                end_time=end,
                 file_name=f"{event_type.lower()}_{end:%Y%m%dT%H%M%SZ}_{file_id[-8:]}.jsonl",
-                file_size=len(body), file_sha256=hashlib.sha256(body).hexdigest(), event_count=lines,
-                max_event_time=None if latest is None
+                file_size=len(body),
+                file_sha256=hashlib.sha256(body).hexdigest(),
+                event_count=lines,
+                max_event_time=None
+                if latest is None
                 else datetime.fromtimestamp(latest // 1000, UTC) + timedelta(milliseconds=latest % 1000),
             )
         with self._lock:
@@ -364,8 +408,9 @@ class ComplianceStore:
 
     def files(self, type_indexes: Sequence[int], after: float, until: float) -> Iterator[LogFileInfo]:
         """Existing files of the given types with ``after < end_time <= until``, by ``end_time``."""
-        merged = heapq.merge(*(self.candidates(t, after, until) for t in sorted(set(type_indexes))),
-                             key=lambda pair: pair[0])
+        merged = heapq.merge(
+            *(self.candidates(t, after, until) for t in sorted(set(type_indexes))), key=lambda pair: pair[0]
+        )
         for _, key in merged:
             info = self.info(key)
             if info is not None:

@@ -48,8 +48,9 @@ class CursorCodec:
         return hashlib.blake2b(body, key=self._key, digest_size=_TAG_BYTES).digest()
 
     def encode(self, cursor: PageCursor) -> str:
-        body = _MAGIC + _BODY.pack(_VERSION, zlib.crc32(cursor.route.encode()), cursor.start_time,
-                                   cursor.end_time, cursor.offset)
+        body = _MAGIC + _BODY.pack(
+            _VERSION, zlib.crc32(cursor.route.encode()), cursor.start_time, cursor.end_time, cursor.offset
+        )
         return base64.b64encode(body + self._tag(body)).decode("ascii")
 
     def decode(self, text: str, route: str) -> PageCursor:
@@ -63,7 +64,7 @@ class CursorCodec:
         body, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
         if self._tag(body) != tag:
             raise CursorError("the page cursor was altered")
-        version, route_crc, start, end, offset = _BODY.unpack(body[len(_MAGIC):])
+        version, route_crc, start, end, offset = _BODY.unpack(body[len(_MAGIC) :])
         if version != _VERSION or route_crc != zlib.crc32(route.encode()):
             raise CursorError("the page cursor belongs to another query")
         return PageCursor(route, start, end, offset)

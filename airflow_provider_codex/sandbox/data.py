@@ -62,8 +62,9 @@ class SandboxData:
         self.faults = faults
         self.users: list[User] = make_users(config.seed, config.users)
         self._analytics = AnalyticsStore(config, self.users, config.cache_bytes // 2)
-        self._compliance = ComplianceStore(config.seed, self.users, config.events_per_day,
-                                           config.max_log_file_bytes, config.cache_bytes // 2)
+        self._compliance = ComplianceStore(
+            config.seed, self.users, config.events_per_day, config.max_log_file_bytes, config.cache_bytes // 2
+        )
         self._environments = catalog.environments(config.seed, self.users, config.today)
         self._tasks = catalog.tasks(config.seed, self.users, config.today, self._environments)
 
@@ -116,8 +117,9 @@ class SandboxData:
         start = day_start(today - timedelta(days=DEFAULT_WINDOW_DAYS - 1))
         return int(start.timestamp()), int(day_start(today + timedelta(days=1)).timestamp())
 
-    def analytics_window(self, route: str, start_ts: int, end_ts: int, offset: int,
-                         limit: int) -> tuple[list[bytes], bool]:
+    def analytics_window(
+        self, route: str, start_ts: int, end_ts: int, offset: int, limit: int
+    ) -> tuple[list[bytes], bool]:
         """Rows ``offset .. offset+limit`` of the rows whose ``start_time`` is in ``[start_ts, end_ts)``.
 
         Rows are ordered by (day, ``user_id``). Returns the rows and whether more follow.
@@ -133,7 +135,7 @@ class SandboxData:
                 skip -= count
             else:
                 day_rows = self._analytics.row_bytes(route, day, now)
-                rows.extend(day_rows[skip: skip + limit + 1 - len(rows)])
+                rows.extend(day_rows[skip : skip + limit + 1 - len(rows)])
                 skip = 0
             day += timedelta(days=1)
         return list(self._with_extra_fields(route, rows[:limit])), len(rows) > limit
@@ -148,11 +150,13 @@ class SandboxData:
 
     def _retention_floor(self, now: datetime) -> float:
         """Files must end after this: within retention, and not before the workspace's history starts."""
-        return max(now.timestamp() - self.config.retention_days * 86_400,
-                   day_start(self._analytics.history_start).timestamp())
+        return max(
+            now.timestamp() - self.config.retention_days * 86_400, day_start(self._analytics.history_start).timestamp()
+        )
 
-    def log_files(self, event_type: str, *, after: datetime | None = None,
-                  before: datetime | None = None) -> list[LogFileInfo]:
+    def log_files(
+        self, event_type: str, *, after: datetime | None = None, before: datetime | None = None
+    ) -> list[LogFileInfo]:
         """The log files of ``event_type`` that exist now, by ``end_time``; ``after < end_time < before``."""
         now = self.clock.now()
         low = self._retention_floor(now)
@@ -163,8 +167,9 @@ class SandboxData:
             until = min(until, math.ceil(before.timestamp()) - 1)
         return list(self._compliance.files([self._type_index(event_type)], low, until))
 
-    def list_log_files(self, event_types: Sequence[str], after: datetime, before: datetime | None,
-                       limit: int) -> tuple[list[LogFileInfo], bool]:
+    def list_log_files(
+        self, event_types: Sequence[str], after: datetime, before: datetime | None, limit: int
+    ) -> tuple[list[LogFileInfo], bool]:
         """One ``/logs`` page: up to ``limit`` files and whether more follow. Unknown types have none."""
         indexes = [CODEX_EVENT_TYPES.index(t) for t in event_types if t in CODEX_EVENT_TYPES]
         if not indexes:
@@ -225,8 +230,9 @@ class SandboxData:
             return None
         now = self.clock.now()
         best: datetime | None = None
-        for info in self._compliance.files_descending(self._type_index(event_type),
-                                                      self._retention_floor(now), now.timestamp()):
+        for info in self._compliance.files_descending(
+            self._type_index(event_type), self._retention_floor(now), now.timestamp()
+        ):
             if best is not None and info.end_time <= best:
                 break
             if info.max_event_time is not None and (best is None or info.max_event_time > best):

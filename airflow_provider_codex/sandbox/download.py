@@ -80,8 +80,9 @@ def corrupt(body: bytes) -> bytes:
 
 
 def _xml_error(code: str, message: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{message}</Message></Error>\n").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>\n'
+    ).encode()
 
 
 class DownloadHandler(BaseHTTPRequestHandler):
@@ -106,17 +107,17 @@ class DownloadHandler(BaseHTTPRequestHandler):
         self.end_headers()
         view = memoryview(body)
         for offset in range(0, len(body), _CHUNK):
-            self.wfile.write(view[offset: offset + _CHUNK])
+            self.wfile.write(view[offset : offset + _CHUNK])
 
     def _answer(self, sandbox: SandboxServer, path: str, query: dict[str, list[str]]) -> tuple[int, bytes]:
         if self.headers.get("Authorization") is not None:
-            return 400, _xml_error("InvalidArgument", "Only one auth mechanism allowed; the signed URL "
-                                                      "already authorizes this request")
+            return 400, _xml_error(
+                "InvalidArgument", "Only one auth mechanism allowed; the signed URL already authorizes this request"
+            )
         if not path.startswith(FILES_PREFIX):
             return 404, _xml_error("NoSuchKey", "The specified key does not exist.")
-        file_id = unquote(path[len(FILES_PREFIX):])
-        problem = sandbox.signer.check(file_id, query.get("expires", [None])[-1],
-                                       query.get("signature", [None])[-1])
+        file_id = unquote(path[len(FILES_PREFIX) :])
+        problem = sandbox.signer.check(file_id, query.get("expires", [None])[-1], query.get("signature", [None])[-1])
         if problem is not None:
             return 403, _xml_error("AccessDenied", problem)
         try:

@@ -127,8 +127,14 @@ class Faults:
             return self._download_counts[file_id]
 
     def _validate(self) -> None:
-        for name in ("fail_429_first_n", "fail_429_every", "fail_5xx_every", "slow_ms",
-                     "corrupt_download_first_n", "rate_limit_per_minute"):
+        for name in (
+            "fail_429_first_n",
+            "fail_429_every",
+            "fail_5xx_every",
+            "slow_ms",
+            "corrupt_download_first_n",
+            "rate_limit_per_minute",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"fault {name} must be >= 0")
         if self.retry_after < 0:

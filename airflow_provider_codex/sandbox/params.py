@@ -57,16 +57,19 @@ class Query:
         try:
             value = int(raw.strip())
         except ValueError:
-            self.errors.append(detail(name, "Input should be a valid integer, unable to parse string as an "
-                                            "integer", "int_parsing", raw))
+            self.errors.append(
+                detail(
+                    name, "Input should be a valid integer, unable to parse string as an integer", "int_parsing", raw
+                )
+            )
             return None
         if value < minimum:
-            self.errors.append(detail(name, f"Input should be greater than or equal to {minimum}",
-                                      "greater_than_equal", raw))
+            self.errors.append(
+                detail(name, f"Input should be greater than or equal to {minimum}", "greater_than_equal", raw)
+            )
             return None
         if value > maximum:
-            self.errors.append(detail(name, f"Input should be less than or equal to {maximum}",
-                                      "less_than_equal", raw))
+            self.errors.append(detail(name, f"Input should be less than or equal to {maximum}", "less_than_equal", raw))
             return None
         return value
 
@@ -80,8 +83,9 @@ class Query:
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:
-            self.errors.append(detail(name, "Input should be a valid datetime (ISO 8601 with a time zone)",
-                                      "datetime_parsing", raw))
+            self.errors.append(
+                detail(name, "Input should be a valid datetime (ISO 8601 with a time zone)", "datetime_parsing", raw)
+            )
             return None
         if value.tzinfo is None:
             self.errors.append(detail(name, "Input should have timezone info", "timezone_aware", raw))

@@ -110,11 +110,11 @@ def json_response(status: int, value: Any, headers: list[tuple[str, str]] | None
     return Response(status, _json.dumps(value), headers or [])
 
 
-def error_response(status: int, message: str, type_: str, code: str | None = None,
-                   headers: list[tuple[str, str]] | None = None) -> Response:
+def error_response(
+    status: int, message: str, type_: str, code: str | None = None, headers: list[tuple[str, str]] | None = None
+) -> Response:
     """The OpenAI-style error body ``{"error": {"message", "type", "param", "code"}}``."""
-    return json_response(status, {"error": {"message": message, "type": type_, "param": None, "code": code}},
-                         headers)
+    return json_response(status, {"error": {"message": message, "type": type_, "param": None, "code": code}}, headers)
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,7 @@ def _routes() -> list[_Route]:
     for endpoint in ENDPOINTS.values():
         for owner in endpoint.owners:
             by_template.setdefault((endpoint.route(owner), owner), []).append(endpoint)
-    return [_Route(_compile(template), owner, tuple(endpoints))
-            for (template, owner), endpoints in by_template.items()]
+    return [_Route(_compile(template), owner, tuple(endpoints)) for (template, owner), endpoints in by_template.items()]
 
 
 def _window(endpoint: Endpoint) -> tuple[str, str]:
@@ -190,10 +189,11 @@ class SandboxServer:
         self.signer = UrlSigner(config.signed_url_ttl_seconds)
         self.cursors = CursorCodec(config.seed)
         self._routes = _routes()
-        self._keys: Mapping[str, Api] = {config.analytics_key: Api.ANALYTICS,
-                                         config.compliance_key: Api.COMPLIANCE}
-        self._owners: Mapping[Owner, str] = {Owner.WORKSPACE: config.workspace_id,
-                                             Owner.ORGANIZATION: config.organization_id}
+        self._keys: Mapping[str, Api] = {config.analytics_key: Api.ANALYTICS, config.compliance_key: Api.COMPLIANCE}
+        self._owners: Mapping[Owner, str] = {
+            Owner.WORKSPACE: config.workspace_id,
+            Owner.ORGANIZATION: config.organization_id,
+        }
         self._handlers: Mapping[str, Callable[[Endpoint, Query], Response]] = {
             COMPLIANCE_LOGS.name: self._logs,
             MAX_EVENT_TIME.name: self._max_event_time,
@@ -228,8 +228,9 @@ class SandboxServer:
     def start(self) -> None:
         """Serve both sockets from background threads."""
         for name, httpd in (("api", self._api), ("download", self._download)):
-            thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                      name=f"codex-sandbox-{name}", daemon=True)
+            thread = threading.Thread(
+                target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name=f"codex-sandbox-{name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -250,12 +251,19 @@ class SandboxServer:
         self.clock.set(None)
 
     def info(self) -> dict[str, Any]:
-        return {"base_url": self.base_url, "control_url": self.control_url,
-                "download_url": self.download_url, "workspace_id": self.config.workspace_id,
-                "organization_id": self.config.organization_id,
-                "analytics_key": self.config.analytics_key, "compliance_key": self.config.compliance_key,
-                "seed": self.config.seed, "today": self.config.today.isoformat(),
-                "now": iso_s(self.clock.now()), "clock_live": self.clock.live}
+        return {
+            "base_url": self.base_url,
+            "control_url": self.control_url,
+            "download_url": self.download_url,
+            "workspace_id": self.config.workspace_id,
+            "organization_id": self.config.organization_id,
+            "analytics_key": self.config.analytics_key,
+            "compliance_key": self.config.compliance_key,
+            "seed": self.config.seed,
+            "today": self.config.today.isoformat(),
+            "now": iso_s(self.clock.now()),
+            "clock_live": self.clock.live,
+        }
 
     def stats_snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot()
@@ -265,16 +273,15 @@ class SandboxServer:
 
     # -- dispatch ----------------------------------------------------------------------------
 
-    def handle(self, method: str, raw_path: str, authorization: str | None,
-               body: bytes) -> tuple[Response, str | None]:
+    def handle(self, method: str, raw_path: str, authorization: str | None, body: bytes) -> tuple[Response, str | None]:
         """Answer one request; also return the route name to count it under (``None``: don't)."""
         split = urlsplit(raw_path)
         path = split.path
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
-            return self._control(method, path[len(CONTROL_PREFIX):], body), None
+            return self._control(method, path[len(CONTROL_PREFIX) :], body), None
         if not path.startswith(API_PREFIX + "/"):
             return error_response(404, f"Unknown path {path}", "invalid_request_error", "not_found"), "unknown"
-        sub_path = path[len(API_PREFIX):]
+        sub_path = path[len(API_PREFIX) :]
         for route in self._routes:
             match = route.pattern.match(sub_path)
             if match is not None:
@@ -284,14 +291,19 @@ class SandboxServer:
         query = Query(parse_qs(split.query, keep_blank_values=True))
         endpoint = self._choose(route.endpoints, query)
         if method != "GET":
-            return error_response(405, f"Method {method} not allowed", "invalid_request_error",
-                                  headers=[("Allow", "GET")]), endpoint.name
+            return error_response(
+                405, f"Method {method} not allowed", "invalid_request_error", headers=[("Allow", "GET")]
+            ), endpoint.name
         refused = self._authorize(endpoint, authorization)
         if refused is not None:
             return refused, endpoint.name
         if match.group("owner_id") != self._owners[route.owner]:
-            return error_response(404, f"{route.owner.value.capitalize()} {match.group('owner_id')!r} not found",
-                                  "invalid_request_error", "not_found"), endpoint.name
+            return error_response(
+                404,
+                f"{route.owner.value.capitalize()} {match.group('owner_id')!r} not found",
+                "invalid_request_error",
+                "not_found",
+            ), endpoint.name
         injected = self._inject_faults(endpoint, match.group("owner_id"))
         if injected is not None:
             return injected, endpoint.name
@@ -319,17 +331,27 @@ class SandboxServer:
     def _authorize(self, endpoint: Endpoint, header: str | None) -> Response | None:
         challenge = [("WWW-Authenticate", 'Bearer realm="codex-sandbox"')]
         if header is None or not header.startswith("Bearer ") or not header[7:].strip():
-            return error_response(401, "You didn't provide an API key. Send it as 'Authorization: Bearer "
-                                       "<key>'.", "invalid_request_error", "missing_api_key", challenge)
+            return error_response(
+                401,
+                "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+                "invalid_request_error",
+                "missing_api_key",
+                challenge,
+            )
         api = self._keys.get(header[7:].strip())
         if api is None:
-            return error_response(401, "Incorrect API key provided.", "invalid_request_error",
-                                  "invalid_api_key", challenge)
+            return error_response(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", challenge
+            )
         if api != endpoint.api:
             scope = API_KEYS[endpoint.api].scope
-            return error_response(403, f"You have insufficient permissions for this operation. Missing "
-                                       f"scopes: {scope}. This key belongs to the {api.value} API.",
-                                  "permission_error", "missing_scope")
+            return error_response(
+                403,
+                f"You have insufficient permissions for this operation. Missing "
+                f"scopes: {scope}. This key belongs to the {api.value} API.",
+                "permission_error",
+                "missing_scope",
+            )
         return None
 
     def _inject_faults(self, endpoint: Endpoint, owner_id: str) -> Response | None:
@@ -338,19 +360,25 @@ class SandboxServer:
             time.sleep(faults.slow_ms / 1000)
         http_date = faults.retry_after_format == "http-date"
         if faults.rate_limit_per_minute:
-            wait = self.limiter.acquire(f"{endpoint.name}:{owner_id}", faults.rate_limit_per_minute,
-                                        faults.time_scale)
+            wait = self.limiter.acquire(f"{endpoint.name}:{owner_id}", faults.rate_limit_per_minute, faults.time_scale)
             if wait is not None:
                 seconds = float(math.ceil(wait)) if faults.time_scale == 1 else math.ceil(wait * 1000) / 1000
-                return error_response(429, f"Rate limit of {faults.rate_limit_per_minute} requests per "
-                                           "minute exceeded for this route", "rate_limit_error",
-                                      "rate_limit_exceeded",
-                                      [("Retry-After", format_retry_after(seconds, http_date))])
+                return error_response(
+                    429,
+                    f"Rate limit of {faults.rate_limit_per_minute} requests per minute exceeded for this route",
+                    "rate_limit_error",
+                    "rate_limit_exceeded",
+                    [("Retry-After", format_retry_after(seconds, http_date))],
+                )
         number = faults.count_request(endpoint.name)
         if number <= faults.fail_429_first_n or (faults.fail_429_every and number % faults.fail_429_every == 0):
-            return error_response(429, "Rate limit exceeded (injected by the sandbox)", "rate_limit_error",
-                                  "rate_limit_exceeded",
-                                  [("Retry-After", format_retry_after(faults.retry_after, http_date))])
+            return error_response(
+                429,
+                "Rate limit exceeded (injected by the sandbox)",
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                [("Retry-After", format_retry_after(faults.retry_after, http_date))],
+            )
         if faults.fail_5xx_every and number % faults.fail_5xx_every == 0:
             status = _5XX_CYCLE[(number // faults.fail_5xx_every - 1) % len(_5XX_CYCLE)]
             return error_response(status, "The server had an error (injected by the sandbox)", "server_error")
@@ -377,8 +405,7 @@ class SandboxServer:
                 raise ValidationFailed([detail(cursor_param, str(bad), "value_error", raw_cursor)]) from None
             for name, given, expected in ((start_name, start, cursor.start_time), (end_name, end, cursor.end_time)):
                 if given is not None and given != expected:
-                    query.fail(name, f"{name} differs from the query the page cursor belongs to", "value_error",
-                               given)
+                    query.fail(name, f"{name} differs from the query the page cursor belongs to", "value_error", given)
             query.check()
         else:
             default_start, default_end = self.data.default_analytics_window()
@@ -390,20 +417,34 @@ class SandboxServer:
                 query.fail(start_name, f"{start_name} must be earlier than {end_name}", "value_error", start)
                 query.check()
             cursor = PageCursor(endpoint.name, start, end, 0)
-        rows, has_more = self.data.analytics_window(endpoint.name, cursor.start_time, cursor.end_time,
-                                                    cursor.offset, self._page_size(limit))
+        rows, has_more = self.data.analytics_window(
+            endpoint.name, cursor.start_time, cursor.end_time, cursor.offset, self._page_size(limit)
+        )
         next_page: str | None = None
         if has_more or self.faults.endless_cursor:
-            next_page = self.cursors.encode(PageCursor(endpoint.name, cursor.start_time, cursor.end_time,
-                                                       cursor.offset + len(rows)))
+            next_page = self.cursors.encode(
+                PageCursor(endpoint.name, cursor.start_time, cursor.end_time, cursor.offset + len(rows))
+            )
         if self.faults.endless_cursor:
             has_more = True
             next_page = raw_cursor or next_page
-        body = b"".join((
-            b'{"object":"page",', _json.dumps(rule.data_field), b":[", b",".join(rows), b"],",
-            _json.dumps(rule.has_more_field), b":", b"true" if has_more else b"false", b",",
-            _json.dumps(cursor_field), b":", _json.dumps(next_page), b"}",
-        ))
+        body = b"".join(
+            (
+                b'{"object":"page",',
+                _json.dumps(rule.data_field),
+                b":[",
+                b",".join(rows),
+                b"],",
+                _json.dumps(rule.has_more_field),
+                b":",
+                b"true" if has_more else b"false",
+                b",",
+                _json.dumps(cursor_field),
+                b":",
+                _json.dumps(next_page),
+                b"}",
+            )
+        )
         return Response(200, body)
 
     def _logs(self, endpoint: Endpoint, query: Query) -> Response:
@@ -418,15 +459,17 @@ class SandboxServer:
         if after is None:  # unreachable: check() refused the request
             raise ValidationFailed(query.errors)
         if before is not None and before <= after:
-            query.fail(before_name, f"{before_name} must be later than {after_name}", "value_error",
-                       query.one(before_name))
+            query.fail(
+                before_name, f"{before_name} must be later than {after_name}", "value_error", query.one(before_name)
+            )
             query.check()
         files, has_more = self.data.list_log_files(event_types, after, before, self._page_size(limit))
         last: str | None = iso_s(files[-1].end_time) if files else None
         if self.faults.endless_cursor:
             has_more, last = True, query.one(after_name)
-        return json_response(200, {rule.data_field: [f.listing() for f in files], rule.has_more_field: has_more,
-                                   cursor_field: last})
+        return json_response(
+            200, {rule.data_field: [f.listing() for f in files], rule.has_more_field: has_more, cursor_field: last}
+        )
 
     def _log_file(self, file_id: str) -> Response:
         info = self.data.log_file(file_id)
@@ -452,13 +495,14 @@ class SandboxServer:
         records = self.data.tasks() if endpoint.name == CODEX_TASKS.name else self.data.environments()
         ids = [str(r["id"]) for r in records]
         first = 0 if after is None else bisect.bisect_right(ids, after)
-        page = records[first: first + self._page_size(limit)]
+        page = records[first : first + self._page_size(limit)]
         has_more = first + len(page) < len(records)
         last_id = page[-1]["id"] if page else None
         if self.faults.endless_cursor:
             has_more, last_id = True, after or last_id
-        return json_response(200, {"object": "list", rule.data_field: page, cursor_field: last_id,
-                                   rule.has_more_field: has_more})
+        return json_response(
+            200, {"object": "list", rule.data_field: page, cursor_field: last_id, rule.has_more_field: has_more}
+        )
 
     # -- control API -------------------------------------------------------------------------
 
@@ -489,8 +533,9 @@ class SandboxServer:
                 if problem is not None:
                     return error_response(400, problem, "invalid_request_error")
             return json_response(200, {"now": iso_s(self.clock.now()), "live": self.clock.live})
-        return error_response(404, f"Unknown control route {method} {CONTROL_PREFIX}{path}",
-                              "invalid_request_error", "not_found")
+        return error_response(
+            404, f"Unknown control route {method} {CONTROL_PREFIX}{path}", "invalid_request_error", "not_found"
+        )
 
     def _set_clock(self, payload: Any) -> str | None:
         if not isinstance(payload, dict) or not ({"now", "advance_seconds"} & set(payload)):

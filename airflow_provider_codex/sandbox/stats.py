@@ -41,8 +41,9 @@ class Stats:
     def record_download(self, method: str, path: str, headers: Iterable[tuple[str, str]], status: int) -> None:
         with self._lock:
             self._downloads[status] += 1
-            self._download_requests.append({"method": method, "path": path, "status": status,
-                                            "headers": [[k, v] for k, v in headers]})
+            self._download_requests.append(
+                {"method": method, "path": path, "status": status, "headers": [[k, v] for k, v in headers]}
+            )
             if len(self._download_requests) > MAX_RECORDED_DOWNLOADS:
                 del self._download_requests[0]
 
@@ -61,7 +62,8 @@ class Stats:
                 "responses_429": sum(c for (_, s), c in self._requests.items() if s == 429),
                 "bytes_sent": self._bytes_sent,
                 "downloads": {str(s): c for s, c in sorted(self._downloads.items())},
-                "download_requests": [dict(r, headers=[list(h) for h in r["headers"]])
-                                      for r in self._download_requests],
+                "download_requests": [
+                    dict(r, headers=[list(h) for h in r["headers"]]) for r in self._download_requests
+                ],
                 "download_header_names": names,
             }

@@ -39,8 +39,12 @@ def _client(base_url: str, key: str, paging: dict[str, Any]) -> dict[str, Any]:
     return {
         "base_url": base_url.rstrip("/") + "/",
         "auth": {"type": "bearer", "token": key},
-        "paginator": {"type": "cursor", "cursor_path": paging["cursor_field"], "cursor_param": paging["cursor_param"],
-                      "has_more_path": paging["has_more_field"]},
+        "paginator": {
+            "type": "cursor",
+            "cursor_path": paging["cursor_field"],
+            "cursor_param": paging["cursor_param"],
+            "has_more_path": paging["has_more_field"],
+        },
     }
 
 
@@ -58,33 +62,56 @@ def _rows_loaded(pipeline: Any) -> int:
     return sum(n for table, n in counts.items() if not table.startswith("_dlt"))
 
 
-def analytics(base_url: str, key: str, start_ts: int, end_ts: int, database: str, target: str,
-              dataset: str, facts: dict[str, Any]) -> dict[str, Any]:
+def analytics(
+    base_url: str, key: str, start_ts: int, end_ts: int, database: str, target: str, dataset: str, facts: dict[str, Any]
+) -> dict[str, Any]:
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
     usage = facts["usage"]
-    source = rest_api_source({
-        "client": _client(base_url, key, usage["paging"]),
-        "resources": [{
-            "name": "codex_usage",
-            "endpoint": {"path": usage["route"].lstrip("/"), "data_selector": usage["paging"]["data_field"],
-                         "params": {usage["window"][0]: start_ts, usage["window"][1]: end_ts,
-                                    facts["limit_param"]: usage["limit"]}},
-            "write_disposition": "replace",
-        }],
-    })
+    source = rest_api_source(
+        {
+            "client": _client(base_url, key, usage["paging"]),
+            "resources": [
+                {
+                    "name": "codex_usage",
+                    "endpoint": {
+                        "path": usage["route"].lstrip("/"),
+                        "data_selector": usage["paging"]["data_field"],
+                        "params": {
+                            usage["window"][0]: start_ts,
+                            usage["window"][1]: end_ts,
+                            facts["limit_param"]: usage["limit"],
+                        },
+                    },
+                    "write_disposition": "replace",
+                }
+            ],
+        }
+    )
     with tempfile.TemporaryDirectory(prefix="codex-bench-dlt-") as pipelines_dir:
-        pipeline = dlt.pipeline(pipeline_name=f"bench_{dataset}", pipelines_dir=pipelines_dir,
-                                destination=_destination(database, target), dataset_name=dataset)
+        pipeline = dlt.pipeline(
+            pipeline_name=f"bench_{dataset}",
+            pipelines_dir=pipelines_dir,
+            destination=_destination(database, target),
+            dataset_name=dataset,
+        )
         started = time.perf_counter()
         pipeline.run(source)
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "loaded_rows": _rows_loaded(pipeline), "ok": True}
 
 
-def compliance(base_url: str, key: str, day: str, database: str, target: str, dataset: str,
-               facts: dict[str, Any], grace_hours: int = 6) -> dict[str, Any]:
+def compliance(
+    base_url: str,
+    key: str,
+    day: str,
+    database: str,
+    target: str,
+    dataset: str,
+    facts: dict[str, Any],
+    grace_hours: int = 6,
+) -> dict[str, Any]:
     import dlt
     import orjson
     from dlt.sources.helpers import requests
@@ -97,38 +124,58 @@ def compliance(base_url: str, key: str, day: str, database: str, target: str, da
 
     @dlt.source
     def codex_compliance() -> Any:
-        (files,) = rest_api_resources({
-            "client": _client(base_url, key, logs["paging"]),
-            "resources": [{
-                "name": "log_files",
-                "endpoint": {"path": logs["route"].lstrip("/"), "data_selector": logs["paging"]["data_field"],
-                             "params": {logs["event_type_param"]: logs["event_types"],
-                                        logs["window"][0]: start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                        logs["window"][1]: before.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                        facts["limit_param"]: logs["limit"]}},
-                "selected": False,
-            }],
-        })
+        (files,) = rest_api_resources(
+            {
+                "client": _client(base_url, key, logs["paging"]),
+                "resources": [
+                    {
+                        "name": "log_files",
+                        "endpoint": {
+                            "path": logs["route"].lstrip("/"),
+                            "data_selector": logs["paging"]["data_field"],
+                            "params": {
+                                logs["event_type_param"]: logs["event_types"],
+                                logs["window"][0]: start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                logs["window"][1]: before.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                facts["limit_param"]: logs["limit"],
+                            },
+                        },
+                        "selected": False,
+                    }
+                ],
+            }
+        )
 
-        @dlt.transformer(data_from=files, name="codex_compliance_events", write_disposition="merge",
-                         primary_key="event_id")
+        @dlt.transformer(
+            data_from=files, name="codex_compliance_events", write_disposition="merge", primary_key="event_id"
+        )
         def events(listing: list[dict[str, Any]]) -> Any:
             for entry in listing:
                 # requests drops the Authorization header when a redirect changes the origin.
-                response = requests.get(file_url.format(log_file_id=entry["id"]),
-                                        headers={"Authorization": f"Bearer {key}"})
+                response = requests.get(
+                    file_url.format(log_file_id=entry["id"]), headers={"Authorization": f"Bearer {key}"}
+                )
                 response.raise_for_status()
                 body = response.content
                 if hashlib.sha256(body).hexdigest() != entry["file_sha256"]:
                     raise ValueError(f"log file {entry['id']}: SHA-256 mismatch")
-                yield [event for line in body.splitlines() if line
-                       for event in (orjson.loads(line),) if event["timestamp"].startswith(day)]
+                yield [
+                    event
+                    for line in body.splitlines()
+                    if line
+                    for event in (orjson.loads(line),)
+                    if event["timestamp"].startswith(day)
+                ]
 
         return events
 
     with tempfile.TemporaryDirectory(prefix="codex-bench-dlt-") as pipelines_dir:
-        pipeline = dlt.pipeline(pipeline_name=f"bench_{dataset}", pipelines_dir=pipelines_dir,
-                                destination=_destination(database, target), dataset_name=dataset)
+        pipeline = dlt.pipeline(
+            pipeline_name=f"bench_{dataset}",
+            pipelines_dir=pipelines_dir,
+            destination=_destination(database, target),
+            dataset_name=dataset,
+        )
         started = time.perf_counter()
         pipeline.run(codex_compliance())
         seconds = time.perf_counter() - started

@@ -18,16 +18,40 @@ _USAGE = api_facts()["usage"]
 _PAGING = _USAGE["paging"]
 USAGE_PATH: str = _USAGE["route"]
 #: The query of the first page: the window (templated from the run's params) and the largest page.
-USAGE_QUERY = {_USAGE["window"][0]: "{{ params.start_ts }}", _USAGE["window"][1]: "{{ params.end_ts }}",
-               api_facts()["limit_param"]: _USAGE["limit"]}
+USAGE_QUERY = {
+    _USAGE["window"][0]: "{{ params.start_ts }}",
+    _USAGE["window"][1]: "{{ params.end_ts }}",
+    api_facts()["limit_param"]: _USAGE["limit"],
+}
 
 USER_COLUMNS = (
-    "workspace_id", "day", "user_id", "email", "actor_type", "threads", "turns", "credits", "cost_usd",
-    "estimated_cost_usd", "lines_added", "lines_removed", "loaded_at",
+    "workspace_id",
+    "day",
+    "user_id",
+    "email",
+    "actor_type",
+    "threads",
+    "turns",
+    "credits",
+    "cost_usd",
+    "estimated_cost_usd",
+    "lines_added",
+    "lines_removed",
+    "loaded_at",
 )
 CLIENT_COLUMNS = (
-    "workspace_id", "day", "user_id", "client_id", "threads", "turns", "credits", "uncached_text_input_tokens",
-    "cached_text_input_tokens", "text_output_tokens", "text_total_tokens", "loaded_at",
+    "workspace_id",
+    "day",
+    "user_id",
+    "client_id",
+    "threads",
+    "turns",
+    "credits",
+    "uncached_text_input_tokens",
+    "cached_text_input_tokens",
+    "text_output_tokens",
+    "text_total_tokens",
+    "loaded_at",
 )
 MODEL_COLUMNS = ("workspace_id", "day", "user_id", "model", "speed", "credits", "loaded_at")
 TABLES = {
@@ -58,16 +82,37 @@ def flatten_responses(responses: list[Any]) -> dict[str, list[list[Any]]]:
             actor = row.get("actor") or {}
             totals = row.get("totals") or {}
             lines = row.get("code_attribution") or {}
-            users.append([
-                WORKSPACE_ID, day, user_id, actor.get("email"), actor.get("type"), totals.get("threads"),
-                totals.get("turns"), totals.get("credits"), totals.get("cost_usd"), totals.get("estimated_cost_usd"),
-                lines.get("lines_added"), lines.get("lines_removed"), loaded_at,
-            ])
+            users.append(
+                [
+                    WORKSPACE_ID,
+                    day,
+                    user_id,
+                    actor.get("email"),
+                    actor.get("type"),
+                    totals.get("threads"),
+                    totals.get("turns"),
+                    totals.get("credits"),
+                    totals.get("cost_usd"),
+                    totals.get("estimated_cost_usd"),
+                    lines.get("lines_added"),
+                    lines.get("lines_removed"),
+                    loaded_at,
+                ]
+            )
             for client in row.get("clients") or ():
                 clients.append([WORKSPACE_ID, day, user_id, *(client.get(c) for c in CLIENT_COLUMNS[3:-1]), loaded_at])
             for model in row.get("models") or ():
-                models.append([WORKSPACE_ID, day, user_id, model.get("model"), model.get("speed"),
-                               model.get("credits"), loaded_at])
+                models.append(
+                    [
+                        WORKSPACE_ID,
+                        day,
+                        user_id,
+                        model.get("model"),
+                        model.get("speed"),
+                        model.get("credits"),
+                        loaded_at,
+                    ]
+                )
     return {
         "codex_usage_user_daily": users,
         "codex_usage_user_client_daily": clients,

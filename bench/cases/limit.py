@@ -59,13 +59,19 @@ def compliance(base_url: str, day: str, grace_hours: int = 6) -> dict[str, Any]:
     events = lines = files = requests = 0
     seen: set[bytes] = set()
     started = time.perf_counter()
-    with httpx.Client(headers={"Authorization": f"Bearer {COMPLIANCE_KEY}"}, timeout=600) as api, \
-            httpx.Client(timeout=600) as signed:
+    with (
+        httpx.Client(headers={"Authorization": f"Bearer {COMPLIANCE_KEY}"}, timeout=600) as api,
+        httpx.Client(timeout=600) as signed,
+    ):
         after = _iso(start)
         listing: list[dict[str, Any]] = []
         while True:
-            params = [*((facts["event_type_param"], t) for t in facts["event_types"]), (facts["window"][0], after),
-                      (facts["window"][1], _iso(before)), (api_facts()["limit_param"], str(facts["limit"]))]
+            params = [
+                *((facts["event_type_param"], t) for t in facts["event_types"]),
+                (facts["window"][0], after),
+                (facts["window"][1], _iso(before)),
+                (api_facts()["limit_param"], str(facts["limit"])),
+            ]
             response = api.get(base_url + facts["route"], params=params)
             response.raise_for_status()
             requests += 1
@@ -93,5 +99,10 @@ def compliance(base_url: str, day: str, grace_hours: int = 6) -> dict[str, Any]:
                     if event_id not in seen:
                         seen.add(event_id)
                         events += 1
-    return {"seconds": time.perf_counter() - started, "rows": events, "lines": lines, "files": files,
-            "client_requests": requests}
+    return {
+        "seconds": time.perf_counter() - started,
+        "rows": events,
+        "lines": lines,
+        "files": files,
+        "client_requests": requests,
+    }

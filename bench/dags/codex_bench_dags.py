@@ -81,4 +81,3 @@ with _dag("bench_httpop") as bench_httpop:
         return httpop_flatten.insert(tables, (params or {})["sql_conn_id"], (params or {}).get("schema") or None)
 
     load(fetch.output)  # type: ignore[arg-type]  # an XComArg: the value at run time
-

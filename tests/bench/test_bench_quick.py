@@ -45,9 +45,15 @@ def test_quick_run_prints_every_case_and_target(tmp_path):
             assert "(dlt not installed)" in " ".join(row)
             continue
         assert "FAILED" not in row, " ".join(row)
-    for target in ("provider >= 0.6x limit", "provider >= 5x dlt", "provider >= 3x HttpOperator",
-                   "peak RSS at 10x", "zero failed tasks", "requests <= 1.1x the minimum",
-                   "wall time <= 1.2x the floor"):
+    for target in (
+        "provider >= 0.6x limit",
+        "provider >= 5x dlt",
+        "provider >= 3x HttpOperator",
+        "peak RSS at 10x",
+        "zero failed tasks",
+        "requests <= 1.1x the minimum",
+        "wall time <= 1.2x the floor",
+    ):
         assert target in done.stdout
     results = json.loads((tmp_path / "results.json").read_text())
     # The quick backfill crosses its (low) rate limit, so the limiter's path runs; no task may fail.

@@ -148,8 +148,7 @@ def fingerprint(tables: dict[str, list[dict[str, Any]]]) -> dict[str, Counter[st
     """The tables' content, ``loaded_at`` aside, comparable across passes."""
     return {
         table: Counter(
-            json.dumps({k: v for k, v in row.items() if k != "loaded_at"}, sort_keys=True, default=str)
-            for row in rows
+            json.dumps({k: v for k, v in row.items() if k != "loaded_at"}, sort_keys=True, default=str) for row in rows
         )
         for table, rows in tables.items()
     }

@@ -41,8 +41,9 @@ def test_hooks_of_one_process_pace_together(sandbox, codex_conn):
     conn_id = codex_conn(requests_per_minute=30, rate_period_seconds=0.5)
     hooks = [CodexHook(conn_id, retry=RetryPolicy(max_attempts=1)) for _ in range(3)]
     assert hooks[0].client.core.limiter_for(USAGE) is hooks[1].client.core.limiter_for(USAGE)
-    pages = [hook.client.iter_pages(USAGE, window_params(USAGE, START, START + timedelta(days=3)), limit=1)
-             for hook in hooks]
+    pages = [
+        hook.client.iter_pages(USAGE, window_params(USAGE, START, START + timedelta(days=3)), limit=1) for hook in hooks
+    ]
     # Interleaved, as tasks running side by side are: one request of each hook in turn.
     fetched = 0
     for batch in zip(*pages, strict=True):

@@ -27,7 +27,6 @@ AFTER, BEFORE = WINDOW_PARAMS[WindowStyle.ISO_AFTER_BEFORE]  # type: ignore[misc
 NEXT = PAGING_RULES[Paging.NEXT_PAGE]
 
 
-
 def client(sandbox: RunningSandbox, key: str | None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return httpx.Client(base_url=sandbox.base_url, headers=headers, timeout=30)

@@ -35,8 +35,12 @@ def days(first, count):
 
 def test_paging_a_multi_day_window_collects_exactly_the_served_rows(sandbox, analytics):
     window = days(TODAY - timedelta(days=8), 10)  # ends the day after today: no rows there
-    rows, pages = collect(analytics, path(sandbox, USAGE), USAGE,
-                          {START: ts(window[0]), END: ts(window[-1] + timedelta(days=1)), LIMIT_PARAM: 37})
+    rows, pages = collect(
+        analytics,
+        path(sandbox, USAGE),
+        USAGE,
+        {START: ts(window[0]), END: ts(window[-1] + timedelta(days=1)), LIMIT_PARAM: 37},
+    )
     expected = [row for day in window for row in sandbox.data.usage_rows(day)]
     assert len(expected) > 37 * 3
     assert pages == -(-len(expected) // 37)
@@ -63,8 +67,10 @@ def test_cursor_holds_plus_slash_and_equals_and_must_be_url_encoded(sandbox, ana
     second = analytics.get(url, params={**params, RULE.cursor_param: cursor})
     assert second.status_code == 200
     assert second.json()[RULE.data_field] != first[RULE.data_field]
-    assert second.json()[RULE.data_field] == [r for d in days(TODAY - timedelta(days=3), 3)
-                                              for r in sandbox.data.usage_rows(d)][5:10]
+    assert (
+        second.json()[RULE.data_field]
+        == [r for d in days(TODAY - timedelta(days=3), 3) for r in sandbox.data.usage_rows(d)][5:10]
+    )
     # Only the cursor is needed: it carries the window.
     alone = analytics.get(url, params={LIMIT_PARAM: 5, RULE.cursor_param: cursor})
     assert alone.json() == second.json()
@@ -77,8 +83,7 @@ def test_cursor_holds_plus_slash_and_equals_and_must_be_url_encoded(sandbox, ana
     assert analytics.get(url, params={RULE.cursor_param: tampered}).status_code == 422
     other_route = analytics.get(path(sandbox, CODE_REVIEWS), params={RULE.cursor_param: cursor})
     assert other_route.status_code == 422
-    conflicting = analytics.get(url, params={**params, START: ts(TODAY - timedelta(days=4)),
-                                             RULE.cursor_param: cursor})
+    conflicting = analytics.get(url, params={**params, START: ts(TODAY - timedelta(days=4)), RULE.cursor_param: cursor})
     assert conflicting.status_code == 422
 
 
@@ -102,15 +107,23 @@ def test_windows_are_start_inclusive_end_exclusive_and_clipped_to_history(sandbo
     mid_day = analytics.get(path(sandbox, USAGE), params={START: ts(day) + 1, END: ts(day) + 86_401}).json()
     assert {r["start_time"] for r in mid_day[RULE.data_field]} == {ts(day) + 86_400}
     start = sandbox.data.analytics_history_start
-    before = collect(analytics, path(sandbox, CODE_REVIEWS), CODE_REVIEWS,
-                     {START: ts(start - timedelta(days=5)), END: ts(start + timedelta(days=3))})[0]
+    before = collect(
+        analytics,
+        path(sandbox, CODE_REVIEWS),
+        CODE_REVIEWS,
+        {START: ts(start - timedelta(days=5)), END: ts(start + timedelta(days=3))},
+    )[0]
     assert min(r["start_time"] for r in before) >= ts(start)
 
 
 def test_workspace_rows_add_up_to_the_user_rows(sandbox, analytics):
     window = days(TODAY - timedelta(days=13), 14)
-    workspace_rows, _ = collect(analytics, path(sandbox, USAGE_WORKSPACE), USAGE_WORKSPACE,
-                                {START: ts(window[0]), END: ts(TODAY + timedelta(days=1)), LIMIT_PARAM: 3})
+    workspace_rows, _ = collect(
+        analytics,
+        path(sandbox, USAGE_WORKSPACE),
+        USAGE_WORKSPACE,
+        {START: ts(window[0]), END: ts(TODAY + timedelta(days=1)), LIMIT_PARAM: 3},
+    )
     by_day = {row["start_time"]: row for row in workspace_rows}
     assert len(by_day) == len(workspace_rows)
     checked = 0
@@ -175,17 +188,24 @@ def test_quiet_days_have_no_rows_on_any_analytics_route(sandbox, analytics):
     assert quiet, "the test seed should have a quiet day in its history"
     for endpoint in (USAGE, USAGE_WORKSPACE, CODE_REVIEWS, CODE_REVIEW_RESPONSES):
         for day, expect_rows in ((quiet[0], False), (busy[0], True)):
-            body = analytics.get(path(sandbox, endpoint),
-                                 params={**endpoint.fixed_params, START: ts(day), END: ts(day) + 86_400}).json()
+            body = analytics.get(
+                path(sandbox, endpoint), params={**endpoint.fixed_params, START: ts(day), END: ts(day) + 86_400}
+            ).json()
             assert bool(body[RULE.data_field]) is expect_rows, (endpoint.name, day)
 
 
 def test_code_review_routes_have_one_row_per_day(sandbox, analytics):
     window = days(TODAY - timedelta(days=6), 7)
-    for endpoint, accessor in ((CODE_REVIEWS, sandbox.data.code_review_rows),
-                               (CODE_REVIEW_RESPONSES, sandbox.data.code_review_response_rows)):
-        rows, _ = collect(analytics, path(sandbox, endpoint), endpoint,
-                          {START: ts(window[0]), END: ts(TODAY + timedelta(days=1)), LIMIT_PARAM: 2})
+    for endpoint, accessor in (
+        (CODE_REVIEWS, sandbox.data.code_review_rows),
+        (CODE_REVIEW_RESPONSES, sandbox.data.code_review_response_rows),
+    ):
+        rows, _ = collect(
+            analytics,
+            path(sandbox, endpoint),
+            endpoint,
+            {START: ts(window[0]), END: ts(TODAY + timedelta(days=1)), LIMIT_PARAM: 2},
+        )
         assert rows == [r for d in window for r in accessor(d)]
         assert len(rows) == len({r["start_time"] for r in rows}) >= 6
     for row in sandbox.data.code_review_rows(TODAY):

@@ -51,11 +51,16 @@ def download(sandbox, http: httpx.Client, file_id: str, owner: Owner = Owner.WOR
 
 def test_listing_pages_through_after_and_before_in_end_time_order(sandbox, compliance):
     after, before = NOW - timedelta(days=3), NOW - timedelta(days=1, hours=5)
-    files, pages = collect(compliance, path(sandbox, COMPLIANCE_LOGS), COMPLIANCE_LOGS,
-                           {EVENT_TYPE_PARAM: list(CODEX_EVENT_TYPES), AFTER: iso(after), BEFORE: iso(before),
-                            LIMIT_PARAM: 7})
-    expected = sorted((f for t in CODEX_EVENT_TYPES for f in sandbox.data.log_files(t, after=after, before=before)),
-                      key=lambda f: f.end_time)
+    files, pages = collect(
+        compliance,
+        path(sandbox, COMPLIANCE_LOGS),
+        COMPLIANCE_LOGS,
+        {EVENT_TYPE_PARAM: list(CODEX_EVENT_TYPES), AFTER: iso(after), BEFORE: iso(before), LIMIT_PARAM: 7},
+    )
+    expected = sorted(
+        (f for t in CODEX_EVENT_TYPES for f in sandbox.data.log_files(t, after=after, before=before)),
+        key=lambda f: f.end_time,
+    )
     assert files == [f.listing() for f in expected]
     assert pages == len(files) // 7 + 1
     ends = [parse(f["end_time"]) for f in files]
@@ -65,8 +70,12 @@ def test_listing_pages_through_after_and_before_in_end_time_order(sandbox, compl
     for f in files:
         assert f["id"].startswith("lf_")
         assert f["file_name"].endswith(".jsonl")
-    one_type, _ = collect(compliance, path(sandbox, COMPLIANCE_LOGS), COMPLIANCE_LOGS,
-                          {EVENT_TYPE_PARAM: "CODEX_SECURITY_LOG", AFTER: iso(after), BEFORE: iso(before)})
+    one_type, _ = collect(
+        compliance,
+        path(sandbox, COMPLIANCE_LOGS),
+        COMPLIANCE_LOGS,
+        {EVENT_TYPE_PARAM: "CODEX_SECURITY_LOG", AFTER: iso(after), BEFORE: iso(before)},
+    )
     assert one_type == [f for f in files if f["event_type"] == "CODEX_SECURITY_LOG"]
     other = compliance.get(path(sandbox, COMPLIANCE_LOGS), params={EVENT_TYPE_PARAM: "AUDIT_LOG", AFTER: iso(after)})
     assert other.json() == {RULE.data_field: [], RULE.has_more_field: False, RULE.cursor_field: None}
@@ -77,13 +86,15 @@ def test_listing_follows_retention_and_the_clock(sandbox, compliance):
     first = compliance.get(path(sandbox, COMPLIANCE_LOGS), params=params).json()[RULE.data_field]
     oldest = parse(first[0]["end_time"])
     assert NOW - timedelta(days=sandbox.config.retention_days) < oldest < NOW - timedelta(days=29, hours=20)
-    newest = compliance.get(path(sandbox, COMPLIANCE_LOGS),
-                            params={**params, AFTER: iso(NOW - timedelta(hours=6))}).json()[RULE.data_field]
+    newest = compliance.get(
+        path(sandbox, COMPLIANCE_LOGS), params={**params, AFTER: iso(NOW - timedelta(hours=6))}
+    ).json()[RULE.data_field]
     assert newest
     assert parse(newest[-1]["end_time"]) <= NOW
     sandbox.set_clock(NOW - timedelta(hours=3))
-    earlier = compliance.get(path(sandbox, COMPLIANCE_LOGS),
-                             params={**params, AFTER: iso(NOW - timedelta(hours=6))}).json()[RULE.data_field]
+    earlier = compliance.get(
+        path(sandbox, COMPLIANCE_LOGS), params={**params, AFTER: iso(NOW - timedelta(hours=6))}
+    ).json()[RULE.data_field]
     assert earlier == [f for f in newest if parse(f["end_time"]) <= NOW - timedelta(hours=3)]
     assert len(earlier) < len(newest)
     gone = compliance.get(path(sandbox, COMPLIANCE_LOG_FILE, log_file_id=newest[-1]["id"]))
@@ -140,8 +151,12 @@ def test_a_days_events_come_from_several_files_with_duplicates_and_late_arrivals
     day = TODAY - timedelta(days=2)
     start, end = day_start(day), day_start(day + timedelta(days=1))
     before = end + timedelta(hours=6)
-    files, _ = collect(compliance, path(sandbox, COMPLIANCE_LOGS), COMPLIANCE_LOGS,
-                       {EVENT_TYPE_PARAM: "CODEX_LOG", AFTER: iso(start), BEFORE: iso(before)})
+    files, _ = collect(
+        compliance,
+        path(sandbox, COMPLIANCE_LOGS),
+        COMPLIANCE_LOGS,
+        {EVENT_TYPE_PARAM: "CODEX_LOG", AFTER: iso(start), BEFORE: iso(before)},
+    )
     seen: Counter[str] = Counter()
     events: dict[str, dict] = {}
     late = two_day_files = 0
@@ -180,8 +195,11 @@ def test_max_event_time_follows_the_files(sandbox, compliance):
     assert set(body) == set(CODEX_EVENT_TYPES)
     for event_type in CODEX_EVENT_TYPES:
         recent = sandbox.data.log_files(event_type, after=NOW - timedelta(hours=12))
-        latest = max(parse(json.loads(line)["timestamp"])
-                     for f in recent for line in sandbox.data.log_file_bytes(f.id).splitlines())
+        latest = max(
+            parse(json.loads(line)["timestamp"])
+            for f in recent
+            for line in sandbox.data.log_file_bytes(f.id).splitlines()
+        )
         assert parse(body[event_type]) == latest
         assert latest > NOW - timedelta(hours=6)
     sandbox.set_clock(NOW - timedelta(hours=10))
@@ -202,8 +220,10 @@ def test_organization_routes_serve_the_same_compliance_data(sandbox, compliance)
     first = by_org[RULE.data_field][0]
     body = download(sandbox, compliance, first["id"], Owner.ORGANIZATION)
     assert hashlib.sha256(body).hexdigest() == first["file_sha256"]
-    assert compliance.get(path(sandbox, MAX_EVENT_TIME, Owner.ORGANIZATION)).json() == \
-        compliance.get(path(sandbox, MAX_EVENT_TIME)).json()
+    assert (
+        compliance.get(path(sandbox, MAX_EVENT_TIME, Owner.ORGANIZATION)).json()
+        == compliance.get(path(sandbox, MAX_EVENT_TIME)).json()
+    )
 
 
 def test_tasks_and_environments_page_by_last_id(sandbox, compliance):

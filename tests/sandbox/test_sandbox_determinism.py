@@ -34,14 +34,19 @@ WINDOW = {START: int(day_start(TODAY - timedelta(days=5)).timestamp()), END: int
 
 def answers(sandbox, reverse: bool) -> dict[str, bytes]:
     """The raw bodies of a fixed set of requests, made in the given order."""
-    headers = {"a": {"Authorization": f"Bearer {sandbox.analytics_key}"},
-               "c": {"Authorization": f"Bearer {sandbox.compliance_key}"}}
+    headers = {
+        "a": {"Authorization": f"Bearer {sandbox.analytics_key}"},
+        "c": {"Authorization": f"Bearer {sandbox.compliance_key}"},
+    }
     requests = [
         ("a", path(sandbox, USAGE), {**WINDOW, LIMIT_PARAM: 50}),
         ("a", path(sandbox, USAGE_WORKSPACE), {**WINDOW, **USAGE_WORKSPACE.fixed_params}),
         ("a", path(sandbox, CODE_REVIEW_RESPONSES), WINDOW),
-        ("c", path(sandbox, COMPLIANCE_LOGS), {EVENT_TYPE_PARAM: list(CODEX_EVENT_TYPES),
-                                               AFTER: (NOW - timedelta(days=2)).isoformat()}),
+        (
+            "c",
+            path(sandbox, COMPLIANCE_LOGS),
+            {EVENT_TYPE_PARAM: list(CODEX_EVENT_TYPES), AFTER: (NOW - timedelta(days=2)).isoformat()},
+        ),
         ("c", path(sandbox, MAX_EVENT_TIME), {}),
         ("c", path(sandbox, CODEX_TASKS), {}),
         ("c", path(sandbox, CODEX_ENVIRONMENTS), {}),
@@ -57,8 +62,9 @@ def answers(sandbox, reverse: bool) -> dict[str, bytes]:
                 out["0-next"] = http.get(url, params={NEXT.cursor_param: cursor}, headers=headers[key]).content
         files = [f["id"] for f in httpx.Response(200, content=out["3"]).json()["data"]]
         for file_id in (reversed if reverse else list)(files[:6]):
-            out[file_id] = http.get(path(sandbox, COMPLIANCE_LOG_FILE, log_file_id=file_id),
-                                    headers=headers["c"], follow_redirects=True).content
+            out[file_id] = http.get(
+                path(sandbox, COMPLIANCE_LOG_FILE, log_file_id=file_id), headers=headers["c"], follow_redirects=True
+            ).content
     return out
 
 
@@ -75,9 +81,23 @@ def test_two_sandboxes_with_the_same_seed_answer_identically_in_any_order():
 
 
 def test_the_cli_serves_until_sigterm():
-    command = [sys.executable, "-m", "airflow_provider_codex.sandbox", "--port", "0", "--today",
-               TODAY.isoformat(), "--now", NOW.isoformat(), "--users", "5", "--events-per-day", "50",
-               "--fault", "fail_429_first_n=1"]
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_provider_codex.sandbox",
+        "--port",
+        "0",
+        "--today",
+        TODAY.isoformat(),
+        "--now",
+        NOW.isoformat(),
+        "--users",
+        "5",
+        "--events-per-day",
+        "50",
+        "--fault",
+        "fail_429_first_n=1",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ})
     try:
         assert process.stdout is not None

@@ -68,8 +68,12 @@ def test_an_unknown_owner_is_404(sandbox, endpoint, owner):
 def test_unknown_paths_and_log_files_are_404_and_non_get_is_405(sandbox, analytics, compliance):
     assert analytics.get(path(sandbox, USAGE) + "/extra").status_code == 404
     assert analytics.get("/nothing/here").status_code == 404
-    assert compliance.get(_url(sandbox, next(e for e in ENDPOINTS.values() if e.redirects_to_signed_url),
-                               Owner.WORKSPACE)).status_code == 404
+    assert (
+        compliance.get(
+            _url(sandbox, next(e for e in ENDPOINTS.values() if e.redirects_to_signed_url), Owner.WORKSPACE)
+        ).status_code
+        == 404
+    )
     assert analytics.post(path(sandbox, USAGE)).status_code == 405
 
 
@@ -86,16 +90,31 @@ VALIDATION_CASES = [
     (COMPLIANCE_LOGS, {EVENT_TYPE_PARAM: "CODEX_LOG"}, AFTER, "missing"),
     (COMPLIANCE_LOGS, {EVENT_TYPE_PARAM: "CODEX_LOG", AFTER: "2026-03-01T00:00:00"}, AFTER, "timezone_aware"),
     (COMPLIANCE_LOGS, {EVENT_TYPE_PARAM: "CODEX_LOG", AFTER: "March 1st"}, AFTER, "datetime_parsing"),
-    (COMPLIANCE_LOGS, {EVENT_TYPE_PARAM: "CODEX_LOG", AFTER: "2026-03-02T00:00:00Z",
-                       BEFORE: "2026-03-01T00:00:00Z"}, BEFORE, "value_error"),
-    (COMPLIANCE_LOGS, {EVENT_TYPE_PARAM: "CODEX_LOG", AFTER: "2026-03-01T00:00:00Z",
-                       LIMIT_PARAM: str((COMPLIANCE_LOGS.max_limit or 0) + 1)}, LIMIT_PARAM, "less_than_equal"),
+    (
+        COMPLIANCE_LOGS,
+        {EVENT_TYPE_PARAM: "CODEX_LOG", AFTER: "2026-03-02T00:00:00Z", BEFORE: "2026-03-01T00:00:00Z"},
+        BEFORE,
+        "value_error",
+    ),
+    (
+        COMPLIANCE_LOGS,
+        {
+            EVENT_TYPE_PARAM: "CODEX_LOG",
+            AFTER: "2026-03-01T00:00:00Z",
+            LIMIT_PARAM: str((COMPLIANCE_LOGS.max_limit or 0) + 1),
+        },
+        LIMIT_PARAM,
+        "less_than_equal",
+    ),
     (CODEX_TASKS, {LIMIT_PARAM: "0"}, LIMIT_PARAM, "greater_than_equal"),
 ]
 
 
-@pytest.mark.parametrize(("endpoint", "params", "name", "type_"), VALIDATION_CASES,
-                         ids=[f"{c[0].name}-{c[2]}-{c[3]}" for c in VALIDATION_CASES])
+@pytest.mark.parametrize(
+    ("endpoint", "params", "name", "type_"),
+    VALIDATION_CASES,
+    ids=[f"{c[0].name}-{c[2]}-{c[3]}" for c in VALIDATION_CASES],
+)
 def test_validation_errors_are_422_in_the_contract_shape(sandbox, endpoint, params, name, type_):
     params = {**params}
     if "group" not in params:

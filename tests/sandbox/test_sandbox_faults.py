@@ -26,8 +26,10 @@ from airflow_provider_codex.api.endpoints import (
 from airflow_provider_codex.sandbox import Faults
 from airflow_provider_codex.sandbox.clock import day_start
 
-WEEK = {START: int(day_start(TODAY - timedelta(days=6)).timestamp()),
-        END: int(day_start(TODAY + timedelta(days=1)).timestamp())}
+WEEK = {
+    START: int(day_start(TODAY - timedelta(days=6)).timestamp()),
+    END: int(day_start(TODAY + timedelta(days=1)).timestamp()),
+}
 
 
 def statuses(http: httpx.Client, url: str, count: int, **params) -> list[int]:
