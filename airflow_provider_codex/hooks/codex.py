@@ -87,7 +87,7 @@ class CodexHook(BaseHook):
 
     @classmethod
     def config_from_connection(cls, conn: Any, retry: RetryPolicy | None = None) -> ClientConfig:
-        source = f"connection '{conn.conn_id}'"
+        source = _source(conn)
         extra = connection_extra(conn)
         keys = {api: secret_or_none(_text(extra.get(info.connection_field))) for api, info in API_KEYS.items()}
         for key in keys.values():
@@ -252,7 +252,7 @@ def connection_extra(conn: Any) -> dict[str, Any]:
     is a :class:`CodexConfigError` that says what the extra must be. The message
     never quotes the extra: it holds the keys.
     """
-    source = f"connection '{conn.conn_id}'"
+    source = _source(conn)
     raw = conn.extra
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return {}
@@ -279,6 +279,11 @@ def connection_extra(conn: Any) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return str(value).strip() or None if value is not None else None
+
+
+def _source(conn: Any) -> str:
+    """How errors name the connection a field came from."""
+    return f"connection '{conn.conn_id}'"
 
 
 def _shown(value: Any) -> str:
