@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from airflow_provider_codex.api import collector, jsonio
+from airflow_provider_codex import _gc, _json
 from airflow_provider_codex.api.client import ClientStats, CodexClient, LogFile
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.api.errors import CodexContractError, CodexRateLimitError, redacting
@@ -34,12 +34,9 @@ from airflow_provider_codex.api.paging import window_params
 from airflow_provider_codex.datasets import Dataset, Source
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, ArchiveFile, ReplaceResult, Stage, StorageSink
 from airflow_provider_codex.tables import ContentPolicy, FlattenContext, TableSpec, Tagged
-from airflow_provider_codex.windows import ONE_DAY, Window, check_retention, unfinished_days
+from airflow_provider_codex.windows import DEFAULT_GRACE, ONE_DAY, Window, check_retention, unfinished_days
 
 log = logging.getLogger(__name__)
-
-#: How long after a day ends its late compliance events may still land in files.
-DEFAULT_GRACE = timedelta(hours=6)
 
 
 class Sink(Protocol):
@@ -251,7 +248,7 @@ def load_dataset(
     before = client.stats.as_dict()
     try:
         # Errors of the tables and sinks quote row values too: they leave redacted, like the API's own.
-        with redacting(client.core.secrets), collector.relaxed():  # relaxed: see api/collector.py
+        with redacting(client.core.secrets), _gc.relaxed():  # relaxed: see _gc.py
             summary.add(write(dataset.tables, owner, days, dataset.family.flatten(rows, ctx)))
     except BaseException:
         if staging is not None:  # the next try starts over: what this load staged is of no use
@@ -412,7 +409,7 @@ def _log_record(line: bytes | str, file: LogFile, line_number: int) -> dict[str,
     bytes: a retry cannot help. The line itself is not quoted (it holds prompt text).
     """
     try:
-        record = jsonio.loads(line)
+        record = _json.loads(line)
     except ValueError:
         raise CodexContractError(
             f"compliance log file {file.id!r}, line {line_number}: not valid JSON (truncated?); every line "

@@ -27,6 +27,9 @@ from airflow_provider_codex.api.errors import CodexRetentionError
 
 ONE_DAY = timedelta(days=1)
 
+#: How long after a day ends its late compliance events may still land in files.
+DEFAULT_GRACE = timedelta(hours=6)
+
 #: The most ``lookback_days`` a run may reach back: ten years, far past any data the API keeps.
 MAX_LOOKBACK_DAYS = 3650
 

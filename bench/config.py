@@ -13,6 +13,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from codex_testing.sandbox.config import (
+    DEFAULT_ANALYTICS_KEY as ANALYTICS_KEY,
+)
+from codex_testing.sandbox.config import (
+    DEFAULT_COMPLIANCE_KEY as COMPLIANCE_KEY,
+)
+from codex_testing.sandbox.config import (
+    DEFAULT_WORKSPACE_ID as WORKSPACE_ID,
+)
+
 from airflow_provider_codex.api.endpoints import (
     CODEX_EVENT_TYPES,
     COMPLIANCE_LOG_FILE,
@@ -23,15 +33,6 @@ from airflow_provider_codex.api.endpoints import (
     USAGE,
     WINDOW_PARAMS,
     Endpoint,
-)
-from airflow_provider_codex.sandbox.config import (
-    DEFAULT_ANALYTICS_KEY as ANALYTICS_KEY,
-)
-from airflow_provider_codex.sandbox.config import (
-    DEFAULT_COMPLIANCE_KEY as COMPLIANCE_KEY,
-)
-from airflow_provider_codex.sandbox.config import (
-    DEFAULT_WORKSPACE_ID as WORKSPACE_ID,
 )
 
 __all__ = [

@@ -300,7 +300,7 @@ def busy_day(seed: int) -> date:
 
     Weekends are quieter, and the sandbox makes about 2% of days silent.
     """
-    from airflow_provider_codex.sandbox import SandboxConfig, SandboxData
+    from codex_testing.sandbox import SandboxConfig, SandboxData
 
     probe = SandboxData(SandboxConfig(seed=seed, users=5, events_per_day=50, analytics_history_days=60))
     day = datetime.now(UTC).date() - timedelta(days=3)
@@ -323,7 +323,7 @@ def warm(sandbox: Any, dataset: str, days: list[date]) -> None:
 
 
 def measure(args: argparse.Namespace) -> int:
-    from airflow_provider_codex.sandbox import running_sandbox
+    from codex_testing.sandbox import running_sandbox
 
     sizes = QUICK if args.quick else FULL
     runner_name = args.runner or ("fork" if args.quick else "spawn")

@@ -420,7 +420,7 @@ class Bench:
 
 def minimum_requests(config: dict[str, Any], days: list[date]) -> dict[str, int]:
     """Per route, the fewest requests the API allows: one per day, more for a day over a page."""
-    from airflow_provider_codex.sandbox import SandboxConfig, SandboxData
+    from codex_testing.sandbox import SandboxConfig, SandboxData
 
     data = SandboxData(SandboxConfig(users=config["users"], today=date.fromisoformat(config["today"])))
     return {

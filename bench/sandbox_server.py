@@ -17,7 +17,7 @@ import sys
 from datetime import date
 from typing import Any
 
-from airflow_provider_codex.sandbox import Faults, SandboxConfig, running_sandbox
+from codex_testing.sandbox import Faults, SandboxConfig, running_sandbox
 
 
 def config_from(spec: dict[str, Any]) -> SandboxConfig:

@@ -19,7 +19,7 @@ ensure_system_packages() {
 ensure_venv() {
     local stamp="$VENV/.installed"
     local want
-    want="$(cat "$ROOT/requirements/dev.txt" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+    want="$(cat "$ROOT/requirements/dev.txt" "$ROOT/pyproject.toml" "$ROOT/packages/codex-testing/pyproject.toml" | sha256sum | cut -c1-16)"
     if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         return
     fi
@@ -27,7 +27,7 @@ ensure_venv() {
     [[ -x "$VENV/bin/python" ]] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "uv==0.13.9" 2>/dev/null
     VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q -r "$ROOT/requirements/dev.txt"
-    VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q --no-deps -e "$ROOT"
+    VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q --no-deps -e "$ROOT" -e "$ROOT/packages/codex-testing"
     echo "$want" >"$stamp"
 }
 

@@ -1,7 +1,7 @@
 """The demo behind ``./scripts/demo``: the sandbox Codex API, a real Airflow, and a 30-day backfill.
 
 1. starts the sandbox Codex API (in this process, on the real clock, a small synthetic workspace);
-2. starts a real Airflow 3 from ``example_dags/`` with :mod:`airflow_provider_codex.testing`
+2. starts a real Airflow 3 from ``example_dags/`` with :mod:`codex_testing`
    (metadata DB in SQLite, home ``.demo/airflow``), with the connections ``codex_default``
    (the sandbox) and ``codex_sqlite`` (``.demo/codex.db``), or ``codex_postgres`` with
    ``CODEX_DEMO_DESTINATION=postgres``;
@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from codex_testing import AirflowCluster, ClusterError, airflow_cluster, connection_env, variables_env
+from codex_testing.days import BackfillDays, complete_days, logical_dates
+from codex_testing.sandbox import running_sandbox
+from codex_testing.sandbox.analytics import is_quiet_day
+
 from airflow_provider_codex.api.endpoints import COMPLIANCE_RETENTION_DAYS
-from airflow_provider_codex.sandbox import running_sandbox
-from airflow_provider_codex.sandbox.analytics import is_quiet_day
-from airflow_provider_codex.testing import AirflowCluster, ClusterError, airflow_cluster, connection_env, variables_env
-from airflow_provider_codex.testing.days import BackfillDays, complete_days, logical_dates
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".demo"

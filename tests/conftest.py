@@ -34,10 +34,10 @@ from datetime import UTC, date, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+from codex_testing.sandbox import RunningSandbox, running_sandbox  # noqa: E402
 
 from airflow_provider_codex.api.config import ClientConfig, Secret  # noqa: E402
 from airflow_provider_codex.api.retry import RetryPolicy  # noqa: E402
-from airflow_provider_codex.sandbox import RunningSandbox, running_sandbox  # noqa: E402
 
 #: A fixed "today" and a frozen clock: the data never depends on the day the tests run.
 SANDBOX_TODAY = date(2026, 3, 4)

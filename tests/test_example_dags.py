@@ -53,7 +53,7 @@ def test_analytics_daily_loads_every_analytics_dataset_after_the_sensor():
 
 
 def test_neither_the_provider_nor_the_example_dags_import_the_testing_harness():
-    """``airflow_provider_codex.testing`` (a real Airflow for tests) stays out of DAG parsing and the provider."""
+    """``codex_testing`` (a real Airflow for tests) stays out of DAG parsing and the provider."""
     import subprocess
     import sys
 
@@ -66,7 +66,7 @@ for path in sorted(root.rglob("*.py")):
     if parts[1] != "testing" and parts[-1] != "__main__":
         importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
 runpy.run_path({str(EXAMPLES / "codex_pipelines.py")!r})
-loaded = sorted(m for m in sys.modules if m.startswith("airflow_provider_codex.testing"))
+loaded = sorted(m for m in sys.modules if m.startswith("codex_testing"))
 assert not loaded, loaded
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)

@@ -13,8 +13,8 @@ import copy
 from datetime import UTC, date, datetime
 
 import pytest
+from codex_testing.sandbox import SandboxConfig, SandboxData
 
-from airflow_provider_codex.sandbox import SandboxConfig, SandboxData
 from airflow_provider_codex.sinks._staging import stage
 from airflow_provider_codex.tables import CODEX_TASKS, COMPLIANCE_EVENTS, FlattenContext
 from airflow_provider_codex.tables import analytics as analytics_tables

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,39 @@ def test_wheel_installs_in_a_fresh_venv_and_airflow_lists_the_provider(tmp_path)
         ("rate_period_seconds", False),
     ]:
         assert f"('extra__codex__{field}', {sensitive})" in fields, fields
+
+
+def _build(tmp_path: Path, project: Path) -> Path:
+    dist = tmp_path / project.name
+    subprocess.run([uv(), "build", "--wheel", "-q", "-o", str(dist), str(project)], check=True)
+    return next(dist.glob("*.whl"))
+
+
+def _wheel_contents(wheel: Path) -> tuple[list[str], str]:
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        return names, zf.read(metadata).decode()
+
+
+def test_runtime_wheel_carries_no_test_tools_and_no_test_only_dependency(tmp_path):
+    names, metadata = _wheel_contents(_build(tmp_path, ROOT))
+    modules = [n for n in names if n.endswith(".py")]
+    assert any(n == "airflow_provider_codex/hooks/codex.py" for n in modules), modules
+    leaked = [n for n in modules if not n.startswith("airflow_provider_codex/") or "sandbox" in n or "testing" in n]
+    assert leaked == [], leaked
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert not [r for r in requires if "psutil" in r and "extra ==" not in r], requires
+    assert not any(n.endswith("entry_points.txt") and "codex-sandbox" in n for n in names)
+
+
+def test_testing_wheel_carries_the_sandbox_the_cluster_and_the_command(tmp_path):
+    names, metadata = _wheel_contents(_build(tmp_path, ROOT / "packages" / "codex-testing"))
+    for module in ("codex_testing/__init__.py", "codex_testing/cluster.py", "codex_testing/sandbox/server.py"):
+        assert module in names, names
+    assert not [n for n in names if n.startswith("airflow_provider_codex/")]
+    assert "Requires-Dist: airflow-provider-codex" in metadata
+    assert "Requires-Dist: psutil" in metadata
+    with zipfile.ZipFile(_build(tmp_path / "again", ROOT / "packages" / "codex-testing")) as zf:
+        entry_points = zf.read(next(n for n in zf.namelist() if n.endswith("entry_points.txt"))).decode()
+    assert "codex-sandbox = codex_testing.sandbox.cli:main" in entry_points

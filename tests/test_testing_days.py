@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+from codex_testing.days import complete_days, logical_dates, midnight
+
 from airflow_provider_codex.api.endpoints import COMPLIANCE_RETENTION_DAYS
-from airflow_provider_codex.load import DEFAULT_GRACE
-from airflow_provider_codex.testing.days import complete_days, logical_dates, midnight
+from airflow_provider_codex.windows import DEFAULT_GRACE
 
 
 def test_thirty_days_ending_the_day_before_yesterday_and_compliance_as_held(live_sandbox):
@@ -33,7 +34,7 @@ def test_thirty_days_ending_the_day_before_yesterday_and_compliance_as_held(live
 
 
 def test_a_shorter_range_is_all_held():
-    from airflow_provider_codex.sandbox import running_sandbox
+    from codex_testing.sandbox import running_sandbox
 
     with running_sandbox(seed=2, users=3, events_per_day=200) as sandbox:
         days = complete_days(sandbox, 5)

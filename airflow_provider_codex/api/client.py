@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from airflow_provider_codex.api import jsonio
+from airflow_provider_codex import _json
 from airflow_provider_codex.api.config import ClientConfig
 from airflow_provider_codex.api.endpoints import (
     COMPLIANCE_LOG_FILE,
@@ -453,7 +453,7 @@ class ClientCore:
 
     def read_json(self, endpoint: Endpoint, response: httpx.Response) -> Any:
         try:
-            return jsonio.loads(response.content)
+            return _json.loads(response.content)
         except ValueError:
             raise CodexContractError(
                 f"{endpoint.name}: the body is not JSON ({response.status_code}): {excerpt(response.text)}"
@@ -565,7 +565,7 @@ def _unbound(response: httpx.Response) -> httpx.Response:
     ``BoundSyncStream`` -> ``response``), and the cycle outlives ``close()``: a
     response, body included, is then freed by a later cyclic collection rather
     than when the client drops it. With a load's collections spaced out
-    (:mod:`.collector`), that kept up to ten 22 MB page bodies alive (+120 MB
+    (:mod:`airflow_provider_codex._gc`), that kept up to ten 22 MB page bodies alive (+120 MB
     peak on the analytics benchmark). The stream is spent by now (the body is
     read, or was written to a file), so an empty one takes its place.
     """
@@ -575,7 +575,7 @@ def _unbound(response: httpx.Response) -> httpx.Response:
 
 def _json_or_none(text: str) -> Any:
     try:
-        return jsonio.loads(text)
+        return _json.loads(text)
     except ValueError:
         return None
 

@@ -40,7 +40,6 @@ from airflow_provider_codex.api.retry import RetryPolicy
 from airflow_provider_codex.datasets import Dataset, Source, get_dataset
 from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.load import (
-    DEFAULT_GRACE,
     Checkpoint,
     LoadSummary,
     Sink,
@@ -52,7 +51,7 @@ from airflow_provider_codex.load import (
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, SqlSink, StorageSink
 from airflow_provider_codex.tables import CONTENT_FIELDS, ContentPolicy
 from airflow_provider_codex.triggers.resume import CodexResumeTrigger
-from airflow_provider_codex.windows import Window, WindowError, lookback_days_from, window_from_context
+from airflow_provider_codex.windows import DEFAULT_GRACE, Window, WindowError, lookback_days_from, window_from_context
 
 #: Errors a retry cannot fix: the task fails at once. A contract error (a body or a value the
 #: API's contract does not allow, such as a string where a number belongs) comes back the same.

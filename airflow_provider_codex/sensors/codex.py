@@ -5,7 +5,7 @@ batches, so a daily DAG waits for its window before loading it. Both sensors
 resolve the window exactly as the load operators do (templated ``start`` and
 ``end``, else the run's data interval, else the day ending at the logical
 date; see :mod:`airflow_provider_codex.windows`) and ask the readiness rules
-of :mod:`airflow_provider_codex.triggers.readiness`, the same ones their
+of :mod:`airflow_provider_codex.readiness`, the same ones their
 triggers run.
 
 Three ways to wait, as every Airflow sensor: ``mode="poke"`` (a worker slot
@@ -36,15 +36,7 @@ from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.api.paging import iso_utc
 from airflow_provider_codex.datasets import Source, get_dataset
 from airflow_provider_codex.hooks.codex import CodexHook
-from airflow_provider_codex.load import DEFAULT_GRACE
-from airflow_provider_codex.triggers.codex import (
-    SUCCESS,
-    TIMEOUT,
-    CodexAnalyticsDayTrigger,
-    CodexComplianceFreshnessTrigger,
-    CodexReadinessTrigger,
-)
-from airflow_provider_codex.triggers.readiness import (
+from airflow_provider_codex.readiness import (
     CHECK_RETRY,
     DEFAULT_SETTLE_TIME,
     AnalyticsDayCheck,
@@ -54,7 +46,14 @@ from airflow_provider_codex.triggers.readiness import (
     is_permanent,
     is_transient,
 )
-from airflow_provider_codex.windows import Window, window_from_context
+from airflow_provider_codex.triggers.codex import (
+    SUCCESS,
+    TIMEOUT,
+    CodexAnalyticsDayTrigger,
+    CodexComplianceFreshnessTrigger,
+    CodexReadinessTrigger,
+)
+from airflow_provider_codex.windows import DEFAULT_GRACE, Window, window_from_context
 
 #: How long after the trigger's own deadline ``defer(timeout=...)`` ends the wait anyway
 #: (only if the triggerer never delivered the trigger's timeout event).

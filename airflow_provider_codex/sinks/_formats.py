@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import IO, Any, Protocol
 
-from airflow_provider_codex.api import jsonio
+from airflow_provider_codex import _json
 from airflow_provider_codex.sinks._staging import rebatch
 from airflow_provider_codex.tables._rows import text_or_json
 from airflow_provider_codex.tables.schema import ColumnType, Record
@@ -55,7 +55,7 @@ class JsonLinesGzip:
                         value = obj[n]
                         if value is not None:
                             obj[n] = value.isoformat()
-                    lines.append(jsonio.dumps(obj))
+                    lines.append(_json.dumps(obj))
                 lines.append(b"")
                 gz.write(b"\n".join(lines))
                 count += len(batch)

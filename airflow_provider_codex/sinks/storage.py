@@ -32,7 +32,7 @@ from typing import IO, Any, Literal, cast
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_codex.api import jsonio
+from airflow_provider_codex import _json
 from airflow_provider_codex.sinks._formats import FileFormat, make_format
 from airflow_provider_codex.sinks._staging import (
     DEFAULT_BUFFER_ROWS,
@@ -244,7 +244,7 @@ class StorageSink(TableSink):
             }
             temporary = directory / f"_tmp-{token}-{MANIFEST_NAME}"
             with _open_for_write(temporary) as fh:
-                fh.write(jsonio.dumps(manifest))
+                fh.write(_json.dumps(manifest))
             pending.append((temporary, directory / MANIFEST_NAME))
             while pending:
                 _move(*pending[0])

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from airflow_provider_codex.api import jsonio
+from airflow_provider_codex import _json
 from airflow_provider_codex.tables.content import ContentPolicy
 from airflow_provider_codex.tables.schema import (
     CONTRACT_HINT,
@@ -141,7 +141,7 @@ def key_text(value: Any) -> str:
 def json_text(value: Any) -> str:
     """Compact JSON text of ``value``, for JSON columns."""
     try:
-        return jsonio.dumps(value).decode()
+        return _json.dumps(value).decode()
     except TypeError:  # an integer beyond 64 bits, which orjson does not write and the standard library does
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 

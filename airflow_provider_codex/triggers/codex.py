@@ -35,7 +35,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_codex.api.endpoints import endpoint as endpoint_named
 from airflow_provider_codex.hooks.codex import CodexHook
-from airflow_provider_codex.triggers.readiness import (
+from airflow_provider_codex.readiness import (
     CHECK_RETRY,
     AnalyticsDayCheck,
     FreshnessCheck,

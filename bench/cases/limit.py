@@ -1,7 +1,7 @@
 """The *limit* cases: what fetching alone costs, with no provider code in the loop.
 
 A bare ``httpx`` loop pages through the same data the loaders read and parses
-it with the parser the provider uses (:func:`airflow_provider_codex.api.jsonio.loads`:
+it with the parser the provider uses (:func:`airflow_provider_codex._json.loads`:
 orjson, with the cyclic GC paused for a large body, so the bar is the fastest
 parse this machine has), then drops it. Compliance also lists the log files,
 follows each 307 to the signed URL, checks the SHA-256 and parses every line.
@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_codex.api.jsonio import loads
+from airflow_provider_codex._json import loads
 from bench.config import ANALYTICS_KEY, COMPLIANCE_KEY, api_facts
 
 

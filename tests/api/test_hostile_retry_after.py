@@ -20,9 +20,9 @@ from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient
 from airflow_provider_codex.api.endpoints import CODE_REVIEWS, MAX_EVENT_TIME
 from airflow_provider_codex.api.errors import CodexRateLimitError
 from airflow_provider_codex.api.retry import RetryPolicy, parse_retry_after
+from airflow_provider_codex.readiness import FreshnessCheck
 from airflow_provider_codex.sensors.codex import CodexComplianceFreshnessSensor
 from airflow_provider_codex.triggers.codex import TIMEOUT, CodexComplianceFreshnessTrigger
-from airflow_provider_codex.triggers.readiness import FreshnessCheck
 
 HUGE = ["1000000000", "inf", "1e999", "Fri, 31 Dec 9999 23:59:59 GMT", "9" * 400]
 GARBAGE = ["nan", "-5", "soon", "Fri, 31 Dec 99999 23:59:59 GMT", "\x00\x01", "1 000"]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from airflow_provider_codex.api import jsonio
+from airflow_provider_codex import _json
 from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient, ssl_context
 from airflow_provider_codex.api.config import Secret
 from airflow_provider_codex.api.endpoints import CODEX_TASKS, USAGE
@@ -143,10 +143,10 @@ def test_tls_context_follows_ssl_cert_file(monkeypatch):
 
 @pytest.fixture
 def count_collections(monkeypatch):
-    """Generations of the collections that ran while ``jsonio`` was parsing."""
+    """Generations of the collections that ran while ``_json`` was parsing."""
     started: list[int] = []
     parsing = threading.Event()
-    parse = jsonio._parse
+    parse = _json._parse
 
     def watched_parse(data):
         parsing.set()
@@ -159,7 +159,7 @@ def count_collections(monkeypatch):
         if phase == "start" and parsing.is_set():
             started.append(info["generation"])
 
-    monkeypatch.setattr(jsonio, "_parse", watched_parse)
+    monkeypatch.setattr(_json, "_parse", watched_parse)
     gc.callbacks.append(callback)
     thresholds = gc.get_threshold()
     gc.set_threshold(100)  # a collection every 100 container allocations, if enabled
@@ -171,33 +171,33 @@ def count_collections(monkeypatch):
 
 
 def _big_body() -> bytes:
-    body = jsonio.dumps({"data": [{"id": i, "tags": ["a", "b"]} for i in range(60_000)]})
-    assert len(body) >= jsonio.GC_PAUSE_BYTES
+    body = _json.dumps({"data": [{"id": i, "tags": ["a", "b"]} for i in range(60_000)]})
+    assert len(body) >= _json.GC_PAUSE_BYTES
     return body
 
 
 def test_a_large_body_is_parsed_without_collections(count_collections):
     body = _big_body()
     assert gc.isenabled()
-    parsed = jsonio.loads(body)
+    parsed = _json.loads(body)
     assert count_collections == []
     assert gc.isenabled()  # back on afterwards
     assert len(parsed["data"]) == 60_000
     # A small body is parsed as is (the pause is not worth it): collections do run.
-    small = jsonio.dumps([{"i": i} for i in range(2_000)])
-    assert len(small) < jsonio.GC_PAUSE_BYTES
-    jsonio.loads(small)
+    small = _json.dumps([{"i": i} for i in range(2_000)])
+    assert len(small) < _json.GC_PAUSE_BYTES
+    _json.loads(small)
     assert count_collections
 
 
 def test_the_gc_is_restored_after_a_parse_error_and_left_off_if_it_was_off():
     bad = _big_body()[:-1]
     with pytest.raises(ValueError):
-        jsonio.loads(bad)
+        _json.loads(bad)
     assert gc.isenabled()
     gc.disable()
     try:
-        jsonio.loads(_big_body())
+        _json.loads(_big_body())
         assert not gc.isenabled()
     finally:
         gc.enable()

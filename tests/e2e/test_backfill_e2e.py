@@ -1,6 +1,6 @@
 """Thirty days of both daily example DAGs, backfilled by a real Airflow into PostgreSQL, from a faulty sandbox.
 
-A real deployment (:mod:`airflow_provider_codex.testing`: api-server, scheduler with the
+A real deployment (:mod:`codex_testing`: api-server, scheduler with the
 LocalExecutor, dag-processor, triggerer, SQLite metadata DB) runs the example
 DAGs of ``example_dags/`` unchanged, against the sandbox with faults on: the
 first two requests of each route answer 429 (``Retry-After: 0.2``), every 25th
@@ -59,12 +59,12 @@ from codex_e2e import (
     expected_rows,
     normalize,
 )
+from codex_testing import AirflowCluster, airflow_cluster, connection_env, variables_env
+from codex_testing.days import BackfillDays, complete_days, day_range, logical_dates, midnight
+from codex_testing.sandbox import Faults, RunningSandbox, running_sandbox
 
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
-from airflow_provider_codex.sandbox import Faults, RunningSandbox, running_sandbox
 from airflow_provider_codex.sinks.storage import LOG_FILES_FOLDER, MANIFEST_NAME
-from airflow_provider_codex.testing import AirflowCluster, airflow_cluster, connection_env, variables_env
-from airflow_provider_codex.testing.days import BackfillDays, complete_days, day_range, logical_dates, midnight
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 ANALYTICS_DAG = "codex_analytics_daily"

@@ -29,8 +29,8 @@ from typing import Any
 
 import MySQLdb
 import psycopg
+from codex_testing.sandbox import RunningSandbox
 
-from airflow_provider_codex.sandbox import RunningSandbox
 from airflow_provider_codex.tables import TABLES, ColumnType
 
 PG_URI = os.environ.get("CODEX_TEST_PG_URI", "postgresql://postgres@127.0.0.1:5432/test")

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from codex_e2e import SQL_KINDS, SqlDestination, StorageDestination, codex_connection, make_sql_destination
-
-from airflow_provider_codex.sandbox import RunningSandbox
+from codex_testing.sandbox import RunningSandbox
 
 
 def _connect(monkeypatch: pytest.MonkeyPatch, dest: SqlDestination) -> SqlDestination:

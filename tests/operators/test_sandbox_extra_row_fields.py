@@ -8,8 +8,7 @@ from datetime import UTC, date, datetime
 
 import httpx
 import pytest
-
-from airflow_provider_codex.sandbox import Faults
+from codex_testing.sandbox import Faults
 
 DAY = date(2026, 2, 12)
 

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from codex_testing.sandbox import RunningSandbox, running_sandbox
 from sandbox_helpers import SANDBOX_CONFIG, client
-
-from airflow_provider_codex.sandbox import RunningSandbox, running_sandbox
 
 
 @pytest.fixture(scope="module")

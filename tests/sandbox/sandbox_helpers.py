@@ -6,10 +6,10 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+from codex_testing.sandbox import RunningSandbox
+from codex_testing.sandbox.clock import day_start
 
 from airflow_provider_codex.api.endpoints import PAGING_RULES, WINDOW_PARAMS, Endpoint, Owner, Paging, WindowStyle
-from airflow_provider_codex.sandbox import RunningSandbox
-from airflow_provider_codex.sandbox.clock import day_start
 
 TODAY = date(2026, 3, 4)  # a Wednesday
 NOW = day_start(TODAY + timedelta(days=1))

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import quote
 
+from codex_testing.sandbox.analytics import is_quiet_day
+from codex_testing.sandbox.clock import day_start
 from sandbox_helpers import END, NOW, START, TODAY, collect, path
 
 from airflow_provider_codex.api.endpoints import (
@@ -18,8 +20,6 @@ from airflow_provider_codex.api.endpoints import (
     USAGE_WORKSPACE,
     Paging,
 )
-from airflow_provider_codex.sandbox.analytics import is_quiet_day
-from airflow_provider_codex.sandbox.clock import day_start
 
 RULE = PAGING_RULES[Paging.NEXT_PAGE]
 TOKENS = ("uncached_text_input_tokens", "cached_text_input_tokens", "text_output_tokens", "text_total_tokens")

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
+from codex_testing.sandbox.clock import day_start
 from sandbox_helpers import AFTER, BEFORE, NOW, TODAY, client, collect, path
 
 from airflow_provider_codex.api.endpoints import (
@@ -24,7 +25,6 @@ from airflow_provider_codex.api.endpoints import (
     Owner,
     Paging,
 )
-from airflow_provider_codex.sandbox.clock import day_start
 
 RULE = PAGING_RULES[Paging.LAST_END_TIME]
 

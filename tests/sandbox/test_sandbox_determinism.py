@@ -10,6 +10,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from codex_testing.sandbox import DEFAULT_ANALYTICS_KEY, running_sandbox
+from codex_testing.sandbox.cli import main
+from codex_testing.sandbox.clock import day_start
 from sandbox_helpers import AFTER, END, NEXT, NOW, SANDBOX_CONFIG, START, TODAY, path
 
 from airflow_provider_codex.api.endpoints import (
@@ -25,9 +28,6 @@ from airflow_provider_codex.api.endpoints import (
     USAGE,
     USAGE_WORKSPACE,
 )
-from airflow_provider_codex.sandbox import DEFAULT_ANALYTICS_KEY, running_sandbox
-from airflow_provider_codex.sandbox.cli import main
-from airflow_provider_codex.sandbox.clock import day_start
 
 WINDOW = {START: int(day_start(TODAY - timedelta(days=5)).timestamp()), END: int(NOW.timestamp())}
 
@@ -84,7 +84,7 @@ def test_the_cli_serves_until_sigterm():
     command = [
         sys.executable,
         "-m",
-        "airflow_provider_codex.sandbox",
+        "codex_testing.sandbox",
         "--port",
         "0",
         "--today",

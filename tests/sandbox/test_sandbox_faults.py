@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from codex_testing.sandbox import Faults
+from codex_testing.sandbox.clock import day_start
 from sandbox_helpers import AFTER, END, NOW, START, TODAY, collect, path
 
 from airflow_provider_codex.api.endpoints import (
@@ -23,8 +25,6 @@ from airflow_provider_codex.api.endpoints import (
     USAGE,
     Paging,
 )
-from airflow_provider_codex.sandbox import Faults
-from airflow_provider_codex.sandbox.clock import day_start
 
 WEEK = {
     START: int(day_start(TODAY - timedelta(days=6)).timestamp()),

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from airflow_provider_codex.sandbox import RunningSandbox
+from codex_testing.sandbox import RunningSandbox
 
 #: The logical date of the runs: with no data interval, the window is the day before, 2026-03-04.
 LOGICAL_DATE = datetime(2026, 3, 5, tzinfo=UTC)

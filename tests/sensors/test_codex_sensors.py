@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
+from airflow_provider_codex.readiness import AnalyticsDayCheck
 from airflow_provider_codex.sensors.codex import CodexAnalyticsDaySensor, CodexComplianceFreshnessSensor
-from airflow_provider_codex.triggers.readiness import AnalyticsDayCheck
 from airflow_provider_codex.windows import Window
 
 FRESHNESS = "CodexComplianceFreshnessSensor"

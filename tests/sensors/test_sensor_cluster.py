@@ -2,7 +2,7 @@
 
 The task defers, shows ``deferred`` in the metadata DB while the triggerer
 keeps checking the sandbox, and succeeds once data lands (the sandbox's clock
-moves). Harness: :mod:`airflow_provider_codex.testing`.
+moves). Harness: :mod:`codex_testing`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
-from airflow_provider_codex.testing import airflow_cluster, connection_env
+from codex_testing import airflow_cluster, connection_env
 
 DAG_ID = "codex_freshness_e2e"
 DAG_FILE = f"""\

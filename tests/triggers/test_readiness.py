@@ -21,7 +21,7 @@ from airflow_provider_codex.api.errors import (
     CodexTransportError,
     CodexValidationError,
 )
-from airflow_provider_codex.triggers.readiness import (
+from airflow_provider_codex.readiness import (
     AnalyticsDayCheck,
     DayState,
     FreshnessCheck,

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from airflow_provider_codex import _json
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 
-from . import _json
 from ._cache import LruCache
 from ._synth import (
     FUTURE_CLIENT_ID,

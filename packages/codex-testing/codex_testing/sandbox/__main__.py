@@ -1,4 +1,4 @@
-"""``python -m airflow_provider_codex.sandbox``: the ``codex-sandbox`` command."""
+"""``python -m codex_testing.sandbox``: the ``codex-sandbox`` command."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from airflow_provider_codex.api import collector
+from airflow_provider_codex import _gc
 from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient
 from airflow_provider_codex.api.endpoints import USAGE
 from airflow_provider_codex.api.paging import window_params
@@ -54,7 +54,7 @@ def test_relaxed_runs_fewer_young_collections_and_restores_the_thresholds(defaul
     with young_collections() as outside:
         kept = allocate(10_000)
     assert outside  # 700 allocations a pass: about fourteen passes
-    with collector.relaxed(20_000), young_collections() as inside:
+    with _gc.relaxed(20_000), young_collections() as inside:
         assert gc.get_threshold() == (20_000, 10, 10)
         kept += allocate(10_000)
     assert inside == []
@@ -64,7 +64,7 @@ def test_relaxed_runs_fewer_young_collections_and_restores_the_thresholds(defaul
 
 def test_relaxed_never_lowers_a_higher_threshold(default_thresholds):
     gc.set_threshold(50_000, 20, 20)
-    with collector.relaxed(20_000):
+    with _gc.relaxed(20_000):
         assert gc.get_threshold() == (50_000, 20, 20)
     assert gc.get_threshold() == (50_000, 20, 20)
 
@@ -73,7 +73,7 @@ def test_relaxed_nests_across_threads_and_the_last_one_out_restores(default_thre
     entered, release_first, first_out = threading.Event(), threading.Event(), threading.Event()
 
     def first() -> None:
-        with collector.relaxed(20_000):
+        with _gc.relaxed(20_000):
             entered.set()
             release_first.wait(10)
         first_out.set()
@@ -81,7 +81,7 @@ def test_relaxed_nests_across_threads_and_the_last_one_out_restores(default_thre
     thread = threading.Thread(target=first)
     thread.start()
     assert entered.wait(10)
-    with collector.relaxed(20_000):
+    with _gc.relaxed(20_000):
         release_first.set()
         assert first_out.wait(10)
         assert gc.get_threshold()[0] == 20_000  # the other load is done, this one still runs
@@ -90,21 +90,21 @@ def test_relaxed_nests_across_threads_and_the_last_one_out_restores(default_thre
 
 
 def test_a_threshold_someone_else_set_meanwhile_is_left_alone(default_thresholds):
-    with collector.relaxed(20_000):
+    with _gc.relaxed(20_000):
         gc.set_threshold(1_000, 10, 10)
     assert gc.get_threshold() == (1_000, 10, 10)
 
 
 def test_paused_nests_and_leaves_a_disabled_gc_disabled():
     assert gc.isenabled()
-    with collector.paused():
-        with collector.paused():
+    with _gc.paused():
+        with _gc.paused():
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
     gc.disable()
     try:
-        with collector.paused():
+        with _gc.paused():
             pass
         assert not gc.isenabled()
     finally:

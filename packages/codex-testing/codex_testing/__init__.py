@@ -4,10 +4,10 @@
 dag-processor and triggerer from the current virtualenv against a DAGs folder,
 with a SQLite metadata DB in a temporary ``AIRFLOW_HOME``; see
 :mod:`.cluster`. Pair it with the sandbox Codex API
-(:func:`airflow_provider_codex.sandbox.running_sandbox`)::
+(:func:`codex_testing.sandbox.running_sandbox`)::
 
-    from airflow_provider_codex.sandbox import running_sandbox
-    from airflow_provider_codex.testing import airflow_cluster, connection_env
+    from codex_testing.sandbox import running_sandbox
+    from codex_testing import airflow_cluster, connection_env
 
     with running_sandbox() as sandbox, airflow_cluster(dags, env=connection_env("codex_default", {...})) as cluster:
         cluster.wait_for_dag("my_dag")
@@ -18,6 +18,8 @@ triggers never import it, and importing it does not import Airflow.
 """
 
 from __future__ import annotations
+
+__version__ = "0.1.0"
 
 from .cluster import (
     COMPONENTS,
@@ -38,6 +40,7 @@ __all__ = [
     "AirflowCluster",
     "ClusterError",
     "DagRunInfo",
+    "__version__",
     "airflow_cluster",
     "config_env",
     "connection_env",

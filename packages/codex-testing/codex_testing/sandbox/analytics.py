@@ -42,6 +42,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_codex import _json
 from airflow_provider_codex.api.endpoints import (
     CODE_REVIEW_RESPONSES,
     CODE_REVIEWS,
@@ -49,7 +50,6 @@ from airflow_provider_codex.api.endpoints import (
     USAGE_WORKSPACE,
 )
 
-from . import _json
 from ._cache import LruCache
 from ._synth import FUTURE_CLIENT_ID, MODELS, OTHER_MODEL, SPEEDS, UNKNOWN_CLIENT_ID, User, rng
 from .clock import day_start

@@ -3,7 +3,7 @@
 Pages of 30,000 rows make parsing a hot path: ``orjson`` (the ``fast`` extra)
 is several times faster than the standard library, which stays the fallback.
 A large body is parsed with the cyclic garbage collector paused
-(:func:`.collector.paused`): parsing makes hundreds of thousands of containers
+(:func:`._gc.paused`): parsing makes hundreds of thousands of containers
 and no cycles, and the collections their allocations trigger cost more than
 the parse itself (a 22 MB page: 0.44 s paused, ~1.0 s not).
 """
@@ -15,7 +15,7 @@ import json
 from types import ModuleType
 from typing import Any
 
-from airflow_provider_codex.api import collector
+from airflow_provider_codex import _gc
 
 
 def _import_orjson() -> ModuleType | None:
@@ -36,7 +36,7 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON; raises ``ValueError`` on bad input whichever parser runs."""
     if len(data) < GC_PAUSE_BYTES:
         return _parse(data)
-    with collector.paused():
+    with _gc.paused():
         return _parse(data)
 
 

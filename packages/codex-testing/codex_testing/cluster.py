@@ -5,7 +5,7 @@ show what a deployment does (a task *deferred* while the triggerer waits, a
 scheduler creating backfill runs, workers talking to the Execution API). This
 harness starts the real thing from the current virtualenv::
 
-    from airflow_provider_codex.testing import airflow_cluster, connection_env
+    from codex_testing import airflow_cluster, connection_env
 
     with airflow_cluster(dags_folder, env=connection_env("codex_default", {...})) as cluster:
         cluster.wait_for_dag("my_dag")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from airflow_provider_codex import _json
 from airflow_provider_codex.api.endpoints import (
     CODE_REVIEW_RESPONSES,
     CODE_REVIEWS,
@@ -28,7 +29,7 @@ from airflow_provider_codex.api.endpoints import (
     USAGE_WORKSPACE,
 )
 
-from . import _json, catalog
+from . import catalog
 from ._synth import User, make_users
 from .analytics import AnalyticsStore
 from .clock import SandboxClock, day_start

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES, COMPLIANCE_RETENTION_DAYS
-from airflow_provider_codex.load import DEFAULT_GRACE
-from airflow_provider_codex.sandbox import RunningSandbox
+from airflow_provider_codex.windows import DEFAULT_GRACE
+from codex_testing.sandbox import RunningSandbox
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_codex import _json
 from airflow_provider_codex.api.endpoints import (
     API_KEYS,
     CODEX_ENVIRONMENTS,
@@ -75,7 +76,6 @@ from airflow_provider_codex.api.endpoints import (
     Paging,
 )
 
-from . import _json
 from ._httpd import SandboxHTTPServer, sandbox_of
 from ._synth import iso_ms, iso_s
 from .clock import SandboxClock
