@@ -1,10 +1,11 @@
-"""The registry of datasets: what an operator can load, by name.
+"""The registry of datasets: the one vocabulary every layer uses for what can be loaded.
 
-A dataset ties one endpoint of the contract (:mod:`.api.endpoints`) to the
-table family that flattens its rows (:mod:`.tables`) and says how its data is
-read: a time window of analytics rows, the compliance log files of a window,
-or a snapshot of a list. Operators take a dataset *name*; nothing downstream
-has per-endpoint code.
+A dataset ties one endpoint of the contract (:mod:`.api.endpoints`, the one
+place for HTTP facts) to the flattener and tables that turn its rows into
+records (:mod:`.tables`), and says how its data is read for a window
+(:class:`Source`). Operators, sensors, the hook and the loader take a dataset
+*name* and look it up here, with :func:`get_dataset`; nothing downstream has
+per-endpoint code.
 """
 
 from __future__ import annotations
@@ -14,18 +15,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from airflow_provider_codex.api.endpoints import (
-    CODE_REVIEW_RESPONSES,
-    CODE_REVIEWS,
+from airflow_provider_codex.api import endpoints
+from airflow_provider_codex.api.endpoints import Api, Endpoint
+from airflow_provider_codex.tables import (
+    CODE_REVIEW_RESPONSES_DAILY,
+    CODE_REVIEWS_DAILY,
     CODEX_ENVIRONMENTS,
     CODEX_TASKS,
-    COMPLIANCE_LOGS,
-    USAGE,
-    USAGE_WORKSPACE,
-    Api,
-    Endpoint,
+    COMPLIANCE_EVENTS,
+    USAGE_USER_TABLES,
+    USAGE_WORKSPACE_TABLES,
+    Flattener,
+    TableSpec,
+    flatten_code_review_responses,
+    flatten_code_reviews,
+    flatten_codex_environments,
+    flatten_codex_tasks,
+    flatten_compliance_events,
+    flatten_usage_users,
+    flatten_usage_workspace,
 )
-from airflow_provider_codex.tables import FAMILIES, TableFamily, TableSpec
 
 
 class Source(enum.StrEnum):
@@ -41,57 +50,80 @@ class Source(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Dataset:
+    """One loadable dataset: its endpoint, the flattener and tables of its rows, how it is read.
+
+    A load replaces the window's days of all of ``tables`` together.
+    """
+
     name: str
     endpoint: Endpoint
-    family: TableFamily
+    flatten: Flattener
+    tables: tuple[TableSpec, ...]
     source: Source
     doc: str
-
-    @property
-    def tables(self) -> tuple[TableSpec, ...]:
-        return self.family.tables
 
     @property
     def api(self) -> Api:
         return self.endpoint.api
 
 
-def _dataset(name: str, endpoint: Endpoint, family: str, source: Source, doc: str) -> Dataset:
-    return Dataset(name, endpoint, FAMILIES[family], source, doc)
-
-
 DATASETS: Mapping[str, Dataset] = MappingProxyType(
     {
         d.name: d
         for d in (
-            _dataset("usage", USAGE, "usage_users", Source.ANALYTICS_WINDOW, "usage per user per day"),
-            _dataset(
+            Dataset(
+                "usage",
+                endpoints.USAGE,
+                flatten_usage_users,
+                USAGE_USER_TABLES,
+                Source.ANALYTICS_WINDOW,
+                "usage per user per day",
+            ),
+            Dataset(
                 "usage_workspace",
-                USAGE_WORKSPACE,
-                "usage_workspace",
+                endpoints.USAGE_WORKSPACE,
+                flatten_usage_workspace,
+                USAGE_WORKSPACE_TABLES,
                 Source.ANALYTICS_WINDOW,
                 "usage of the whole workspace per day",
             ),
-            _dataset("code_reviews", CODE_REVIEWS, "code_reviews", Source.ANALYTICS_WINDOW, "code reviews per day"),
-            _dataset(
+            Dataset(
+                "code_reviews",
+                endpoints.CODE_REVIEWS,
+                flatten_code_reviews,
+                (CODE_REVIEWS_DAILY,),
+                Source.ANALYTICS_WINDOW,
+                "code reviews per day",
+            ),
+            Dataset(
                 "code_review_responses",
-                CODE_REVIEW_RESPONSES,
-                "code_review_responses",
+                endpoints.CODE_REVIEW_RESPONSES,
+                flatten_code_review_responses,
+                (CODE_REVIEW_RESPONSES_DAILY,),
                 Source.ANALYTICS_WINDOW,
                 "engagement with code review comments per day",
             ),
-            _dataset(
+            Dataset(
                 "compliance_events",
-                COMPLIANCE_LOGS,
-                "compliance_events",
+                endpoints.COMPLIANCE_LOGS,
+                flatten_compliance_events,
+                (COMPLIANCE_EVENTS,),
                 Source.COMPLIANCE_LOGS,
                 "Codex activity log events (deduplicated on event_id)",
             ),
-            _dataset("codex_tasks", CODEX_TASKS, "codex_tasks", Source.SNAPSHOT, "daily snapshot of Codex tasks"),
-            _dataset(
+            Dataset(
+                "codex_tasks",
+                endpoints.CODEX_TASKS,
+                flatten_codex_tasks,
+                (CODEX_TASKS,),
+                Source.SNAPSHOT,
+                "daily snapshot of Codex tasks",
+            ),
+            Dataset(
                 "codex_environments",
-                CODEX_ENVIRONMENTS,
-                "codex_environments",
+                endpoints.CODEX_ENVIRONMENTS,
+                flatten_codex_environments,
+                (CODEX_ENVIRONMENTS,),
                 Source.SNAPSHOT,
                 "daily snapshot of Codex environments",
             ),
@@ -103,9 +135,25 @@ DATASETS: Mapping[str, Dataset] = MappingProxyType(
 ANALYTICS_DATASETS = tuple(name for name, d in DATASETS.items() if d.api is Api.ANALYTICS)
 
 
+class UnknownDatasetError(ValueError, KeyError):
+    """A name that is no dataset: a ``ValueError`` for callers, a ``KeyError`` for registry lookups."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def get_dataset(name: str) -> Dataset:
     """Look a dataset up by name, with an error that lists the known ones."""
     try:
         return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown Codex dataset {name!r}; choose one of: {', '.join(DATASETS)}") from None
+    except (KeyError, TypeError):
+        raise UnknownDatasetError(f"unknown Codex dataset {name!r}; choose one of: {', '.join(DATASETS)}") from None
+
+
+def endpoint_for(name: str, source: Source) -> Endpoint:
+    """The endpoint of dataset ``name``, which must be read as ``source`` (the caller's way of reading)."""
+    dataset = get_dataset(name)
+    if dataset.source is not source:
+        fits = ", ".join(d.name for d in DATASETS.values() if d.source is source)
+        raise ValueError(f"dataset {name!r} is read as {dataset.source.value}, not {source.value}: use one of {fits}")
+    return dataset.endpoint

@@ -249,7 +249,7 @@ def load_dataset(
     try:
         # Errors of the tables and sinks quote row values too: they leave redacted, like the API's own.
         with redacting(client.core.secrets), _gc.relaxed():  # relaxed: see _gc.py
-            summary.add(write(dataset.tables, owner, days, dataset.family.flatten(rows, ctx)))
+            summary.add(write(dataset.tables, owner, days, dataset.flatten(rows, ctx)))
     except BaseException:
         if staging is not None:  # the next try starts over: what this load staged is of no use
             _drop_stage_after_failure(sink, dataset, staging)

@@ -44,11 +44,11 @@ from airflow_provider_codex.api.endpoints import (
     USAGE_WORKSPACE,
     Api,
     Owner,
-    endpoint,
 )
 from airflow_provider_codex.api.errors import CodexConfigError, CodexError
 from airflow_provider_codex.api.paging import Page, window_params
 from airflow_provider_codex.api.retry import RetryPolicy
+from airflow_provider_codex.datasets import Source, endpoint_for
 from airflow_provider_codex.get_provider_info import CONN_FIELDS
 
 #: The schemes a base URL may have.
@@ -169,17 +169,15 @@ class CodexHook(BaseHook):
 
     # window-shaped helpers (TaskFlow users call these directly)
 
-    def iter_pages(
-        self, endpoint_name: str, start: datetime, end: datetime, *, cursor: str | None = None
-    ) -> Iterator[Page]:
-        """The pages of an analytics endpoint for ``[start, end)``, one at a time."""
-        route = endpoint(endpoint_name)
+    def iter_pages(self, dataset: str, start: datetime, end: datetime, *, cursor: str | None = None) -> Iterator[Page]:
+        """The pages of an analytics dataset for ``[start, end)``, one at a time."""
+        route = endpoint_for(dataset, Source.ANALYTICS_WINDOW)
         yield from self.client.iter_pages(route, window_params(route, start, end), cursor=cursor)
 
-    def iter_rows(self, endpoint_name: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
-        """The rows of an analytics endpoint for ``[start, end)`` (``usage``, ``usage_workspace``,
+    def iter_rows(self, dataset: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+        """The rows of an analytics dataset for ``[start, end)`` (``usage``, ``usage_workspace``,
         ``code_reviews``, ``code_review_responses``)."""
-        for page in self.iter_pages(endpoint_name, start, end):
+        for page in self.iter_pages(dataset, start, end):
             yield from page.rows
 
     def iter_log_files(
@@ -193,9 +191,9 @@ class CodexHook(BaseHook):
         """Log files that may hold events of ``[start, end)``: ``after=start``, ``before=end+grace``."""
         yield from self.client.iter_log_files(event_types, start, end + grace)
 
-    def iter_list(self, endpoint_name: str) -> Iterator[dict[str, Any]]:
-        """Every record of a compliance list (``codex_tasks``, ``codex_environments``)."""
-        for page in self.client.iter_pages(endpoint(endpoint_name)):
+    def iter_list(self, dataset: str) -> Iterator[dict[str, Any]]:
+        """Every record of a compliance list dataset (``codex_tasks``, ``codex_environments``)."""
+        for page in self.client.iter_pages(endpoint_for(dataset, Source.SNAPSHOT)):
             yield from page.rows
 
     # Airflow UI / CLI

@@ -249,7 +249,7 @@ class CodexAnalyticsDaySensor(CodexReadinessSensor[AnalyticsDayCheck]):
     def make_trigger(self, check: AnalyticsDayCheck, timeout_at: str) -> CodexAnalyticsDayTrigger:
         return CodexAnalyticsDayTrigger(
             codex_conn_id=self.codex_conn_id,
-            endpoint=check.endpoint.name,
+            dataset=self.dataset,
             day=check.day.isoformat(),
             settle_seconds=check.settle_time.total_seconds(),
             poke_interval=self.poke_interval,

@@ -33,7 +33,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_codex.api.endpoints import endpoint as endpoint_named
+from airflow_provider_codex.datasets import Source, endpoint_for
 from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.readiness import (
     CHECK_RETRY,
@@ -175,9 +175,10 @@ class CodexComplianceFreshnessTrigger(CodexReadinessTrigger):
 
 
 class CodexAnalyticsDayTrigger(CodexReadinessTrigger):
-    """Waits until an analytics endpoint serves rows for ``day``, or the day has settled empty.
+    """Waits until an analytics dataset's endpoint serves rows for ``day``, or the day has settled empty.
 
-    :param endpoint: the analytics endpoint's name in the registry (``usage_workspace``...).
+    :param dataset: an analytics dataset's name (``usage_workspace``...); a trigger
+        serialized by an earlier version passes it as ``endpoint`` (the names agree).
     :param day: the UTC day, ``YYYY-MM-DD``.
     :param settle_seconds: how long after the day ends no rows means a quiet day.
     """
@@ -186,22 +187,28 @@ class CodexAnalyticsDayTrigger(CodexReadinessTrigger):
         self,
         *,
         codex_conn_id: str,
-        endpoint: str,
         day: str,
         settle_seconds: float,
         poke_interval: float,
+        dataset: str | None = None,
         timeout_at: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
         super().__init__(codex_conn_id=codex_conn_id, poke_interval=poke_interval, timeout_at=timeout_at)
-        self.endpoint = endpoint
+        named = dataset if dataset is not None else endpoint
+        if named is None:
+            raise ValueError("CodexAnalyticsDayTrigger needs dataset=")
+        self.dataset = named
         self.day = day
         self.settle_seconds = float(settle_seconds)
         self.make_check()
 
     def make_check(self) -> AnalyticsDayCheck:
         return AnalyticsDayCheck(
-            endpoint_named(self.endpoint), date.fromisoformat(self.day), timedelta(seconds=self.settle_seconds)
+            endpoint_for(self.dataset, Source.ANALYTICS_WINDOW),
+            date.fromisoformat(self.day),
+            timedelta(seconds=self.settle_seconds),
         )
 
     def check_kwargs(self) -> dict[str, Any]:
-        return {"endpoint": self.endpoint, "day": self.day, "settle_seconds": self.settle_seconds}
+        return {"dataset": self.dataset, "day": self.day, "settle_seconds": self.settle_seconds}

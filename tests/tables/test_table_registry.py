@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from airflow_provider_codex.tables import FAMILIES, TABLES, Column, ColumnType, TableSpec, infer_type
+from airflow_provider_codex.datasets import DATASETS
+from airflow_provider_codex.tables import TABLES, Column, ColumnType, TableSpec, infer_type
 from airflow_provider_codex.tables.schema import merge_types, snake_case, validate_identifier
 
 EXPECTED = {
@@ -38,9 +39,9 @@ def test_every_table_has_the_common_columns(spec):
     assert len(spec.name) < 40  # leaves room for a table prefix within 63 characters
 
 
-def test_families_cover_the_registry():
-    assert {s.name for f in FAMILIES.values() for s in f.tables} == set(TABLES)
-    assert FAMILIES["compliance_events"].tables[0].deduplicate
+def test_datasets_cover_the_registry():
+    assert {s.name for d in DATASETS.values() for s in d.tables} == set(TABLES)
+    assert DATASETS["compliance_events"].tables[0].deduplicate
 
 
 def test_spec_rules():
