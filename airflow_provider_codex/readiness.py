@@ -18,13 +18,10 @@ The rules:
   have a quiet day with no rows at all, so a day older than ``settle_time``
   counts as ready (and empty) rather than making the sensor wait forever.
 
-Which errors end the wait is decided here too (:func:`is_permanent`): a
-rejected key, a missing scope, a wrong workspace, a rejected request or a
-missing connection will not fix themselves, while a 429, a 5xx or a network
-error (after the client's own retries) only means "ask again later".
+Which errors end the wait is :func:`.failures.is_permanent`, the same rule
+the load operators follow.
 
-This module does no Airflow work beyond naming one exception, so the
-triggerer can import it cheaply, outside any DAG folder.
+It does no Airflow work, so the triggerer imports it cheaply, outside any DAG folder.
 """
 
 from __future__ import annotations
@@ -35,14 +32,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
-from airflow.sdk.exceptions import AirflowNotFoundException
-
 from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient
 from airflow_provider_codex.api.endpoints import Api, Endpoint, WindowStyle
-from airflow_provider_codex.api.errors import CodexError
 from airflow_provider_codex.api.paging import QueryParams, iso_utc, window_params
 from airflow_provider_codex.api.retry import RetryPolicy
-from airflow_provider_codex.windows import WindowError
 
 #: How long after an analytics day ends an empty answer means "quiet day", not "not there yet".
 #: The dashboard lags up to 12 hours [official]; twice that leaves room for a slow day.
@@ -51,26 +44,6 @@ DEFAULT_SETTLE_TIME = timedelta(days=1)
 #: Retries inside one check. A check is repeated every poke anyway, so it retries little,
 #: and a long ``Retry-After`` is raised (transient: "not ready, ask later"), never slept.
 CHECK_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=5.0, max_sleep=30.0)
-
-#: Non-Codex errors that no amount of waiting fixes.
-_PERMANENT_OTHER: tuple[type[Exception], ...] = (WindowError, AirflowNotFoundException)
-
-
-def is_permanent(error: BaseException) -> bool:
-    """Whether ``error`` should fail the task at once instead of waiting for the next poke.
-
-    Codex errors carry their own ``retryable`` flag (429, 5xx, transport and
-    integrity errors are retryable; 401, 403, 404, 422, config and contract
-    errors are not).
-    """
-    if isinstance(error, CodexError):
-        return not error.retryable
-    return isinstance(error, _PERMANENT_OTHER)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether ``error`` only means "not ready yet, ask again" (429, 5xx, network, after retries)."""
-    return isinstance(error, CodexError) and error.retryable
 
 
 def utcnow() -> datetime:

@@ -27,17 +27,12 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.api.errors import (
-    CodexAuthError,
     CodexConfigError,
-    CodexContractError,
-    CodexNotFoundError,
-    CodexPermissionError,
     CodexRateLimitError,
-    CodexRetentionError,
-    CodexValidationError,
 )
 from airflow_provider_codex.api.retry import RetryPolicy
 from airflow_provider_codex.datasets import Dataset, Source, get_dataset
+from airflow_provider_codex.failures import is_permanent
 from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.load import (
     Checkpoint,
@@ -52,19 +47,6 @@ from airflow_provider_codex.sinks import LOG_FILES_FOLDER, SqlSink, StorageSink
 from airflow_provider_codex.tables import CONTENT_FIELDS, ContentPolicy
 from airflow_provider_codex.triggers.resume import CodexResumeTrigger
 from airflow_provider_codex.windows import DEFAULT_GRACE, Window, WindowError, lookback_days_from, window_from_context
-
-#: Errors a retry cannot fix: the task fails at once. A contract error (a body or a value the
-#: API's contract does not allow, such as a string where a number belongs) comes back the same.
-PERMANENT_ERRORS = (
-    CodexAuthError,
-    CodexPermissionError,
-    CodexNotFoundError,
-    CodexValidationError,
-    CodexConfigError,
-    CodexContractError,
-    CodexRetentionError,
-    WindowError,
-)
 
 ContentPolicyArg = str | Mapping[str, str]
 
@@ -226,8 +208,10 @@ class CodexLoadOperator(BaseOperator):
                 raise
             # A load that cannot resume mid-way starts the window over after the wait.
             self._defer_for(limited.retry_after, LoadSummary(dataset.name, window))
-        except PERMANENT_ERRORS as permanent:
-            raise AirflowFailException(f"{type(permanent).__name__}: {permanent}") from permanent
+        except Exception as failed:
+            if is_permanent(failed):
+                raise AirflowFailException(f"{type(failed).__name__}: {failed}") from failed
+            raise
         finally:
             hook.close()
         if summary.paused is not None:

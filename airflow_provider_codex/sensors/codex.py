@@ -35,6 +35,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.api.paging import iso_utc
 from airflow_provider_codex.datasets import Source, get_dataset
+from airflow_provider_codex.failures import is_permanent, is_transient
 from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.readiness import (
     CHECK_RETRY,
@@ -43,8 +44,6 @@ from airflow_provider_codex.readiness import (
     CheckResult,
     FreshnessCheck,
     event_types_tuple,
-    is_permanent,
-    is_transient,
 )
 from airflow_provider_codex.triggers.codex import (
     SUCCESS,

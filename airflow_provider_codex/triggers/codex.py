@@ -34,6 +34,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_codex.datasets import Source, endpoint_for
+from airflow_provider_codex.failures import is_permanent, is_transient
 from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.readiness import (
     CHECK_RETRY,
@@ -41,8 +42,6 @@ from airflow_provider_codex.readiness import (
     FreshnessCheck,
     ReadinessCheck,
     event_types_tuple,
-    is_permanent,
-    is_transient,
     utcnow,
 )
 

@@ -21,14 +21,13 @@ from airflow_provider_codex.api.errors import (
     CodexTransportError,
     CodexValidationError,
 )
+from airflow_provider_codex.failures import is_permanent, is_transient
 from airflow_provider_codex.readiness import (
     AnalyticsDayCheck,
     DayState,
     FreshnessCheck,
     analytics_day_ready,
     freshness_ready,
-    is_permanent,
-    is_transient,
 )
 from airflow_provider_codex.windows import WindowError
 
