@@ -2,13 +2,10 @@
 
 A load makes millions of short-lived containers (parsed rows, records, rows
 for the database) and no cycles, while the process holds a large live heap (a
-parsed page of 30,000 rows, Airflow's own objects). CPython's default runs a
-young-generation pass every 700 net container allocations; each page's objects
-are then traversed again and again as they age, and every page promoted into
-the old generation brings a full pass over the whole heap. Measured on the
-analytics benchmark (1,016,169 records into PostgreSQL): 16.5 s with the
-default thresholds, 11.7 s with a young-generation threshold of 20,000, the
-same peak memory (``bench/RESULTS.md``).
+parsed page, Airflow's own objects). With CPython's default thresholds each
+page's objects are traversed again and again as they age, and every page
+promoted into the old generation brings a full pass over the heap; fewer
+passes cost no memory and save much time (``bench/RESULTS.md``).
 
 Both helpers change process-wide settings, so they nest across threads: the
 first caller in saves the setting, the last one out restores it (unless

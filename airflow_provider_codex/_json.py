@@ -1,11 +1,11 @@
 """JSON in and out, with the fastest parser installed.
 
-Pages of 30,000 rows make parsing a hot path: ``orjson`` (the ``fast`` extra)
-is several times faster than the standard library, which stays the fallback.
-A large body is parsed with the cyclic garbage collector paused
-(:func:`._gc.paused`): parsing makes hundreds of thousands of containers
-and no cycles, and the collections their allocations trigger cost more than
-the parse itself (a 22 MB page: 0.44 s paused, ~1.0 s not).
+One home for JSON, shared by the client, the tables, the sinks and the sandbox.
+Large pages make parsing a hot path: ``orjson`` (the ``fast`` extra) is used
+when installed, the standard library otherwise. A large body is parsed with
+the cyclic garbage collector paused (:func:`._gc.paused`): a parse makes many
+containers and no cycles, so collections during it are pure cost
+(``bench/RESULTS.md``).
 """
 
 from __future__ import annotations

@@ -108,7 +108,18 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.codex"]}],
-        "operators": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.codex"]}],
+        "transfers": [
+            {
+                "source-integration-name": _INTEGRATION,
+                "target-integration-name": target,
+                "python-module": f"{_PACKAGE}.transfers.{module}",
+            }
+            for target, module in (
+                ("Common SQL", "codex_to_sql"),
+                ("Common IO", "codex_to_storage"),
+                ("Common IO", "codex_log_files_to_storage"),
+            )
+        ],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.codex"]}],
         "triggers": [
             {

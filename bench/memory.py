@@ -93,7 +93,7 @@ def run_load(command: dict[str, Any]) -> dict[str, Any]:
     os.environ.update(command["env"])
     from airflow_provider_codex.datasets import get_dataset
     from airflow_provider_codex.hooks.codex import CodexHook
-    from airflow_provider_codex.operators.codex import CodexToSqlOperator
+    from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
     from airflow_provider_codex.windows import Window
 
     if not command.get("dataset"):

@@ -30,8 +30,10 @@ from airflow.providers.standard.operators.latest_only import LatestOnlyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from airflow_provider_codex.datasets import ANALYTICS_DATASETS
-from airflow_provider_codex.operators.codex import CodexToSqlOperator, CodexToStorageOperator, table_asset
 from airflow_provider_codex.sensors.codex import CodexAnalyticsDaySensor, CodexComplianceFreshnessSensor
+from airflow_provider_codex.transfers.base import table_asset
+from airflow_provider_codex.transfers.codex_log_files_to_storage import CodexLogFilesToStorageOperator
+from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
 
 CODEX_CONN_ID = "codex_default"
 POOL = "codex_api"
@@ -174,13 +176,8 @@ with DAG(
         grace=GRACE,
         content_policy="hash",
     )
-    archive = CodexToStorageOperator(
-        task_id="archive_log_files",
-        dataset="compliance_events",
-        codex_conn_id=CODEX_CONN_ID,
-        path=ARCHIVE_PATH,
-        archive=True,
-        grace=GRACE,
+    archive = CodexLogFilesToStorageOperator(
+        task_id="archive_log_files", codex_conn_id=CODEX_CONN_ID, path=ARCHIVE_PATH, grace=GRACE
     )
     fresh >> [events, archive]
     latest = LatestOnlyOperator(task_id="latest_only", pool="default_pool")  # no API call: no codex_api slot

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any, TypeVar
 
+from airflow_provider_codex.sinks.base import ReplaceResult
 from airflow_provider_codex.tables._rows import text_or_json
 from airflow_provider_codex.tables.schema import (
     ColumnType,
@@ -74,24 +75,6 @@ DEFAULT_BUFFER_ROWS = 20_000
 DEFAULT_MEMORY_KEYS = 100_000
 #: The page cache of the on-disk key set (KiB): digests are random, so hits need the B-tree cached.
 KEY_CACHE_KIB = 16 * 1024
-
-
-@dataclass
-class ReplaceResult:
-    """What a replace did to one table: rows per day, and duplicates dropped.
-
-    ``deleted`` is the number of rows the SQL sink removed per day; the storage
-    sink does not read the partitions it replaces and leaves it ``None``.
-    """
-
-    table: str
-    inserted: dict[date, int]
-    deleted: dict[date, int] | None = None
-    duplicates_skipped: int = 0
-
-    @property
-    def rows_inserted(self) -> int:
-        return sum(self.inserted.values())
 
 
 #: A staged row: the spec's column values in order, then (only when the record had

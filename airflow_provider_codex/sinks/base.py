@@ -1,23 +1,41 @@
-"""What every sink offers: replace a workspace's days of several tables at once.
+"""The one sink abstraction: replace a workspace's days of several tables at once.
 
 A sink implements :meth:`TableSink.replace_tables`; the one-table form
-:meth:`TableSink.replace` is written here, once, for all of them. A load that
-comes in parts (a deferred task) keeps its earlier parts in a :class:`Stage`.
+:meth:`TableSink.replace` is written here, once, for all of them. A sink that
+can take a load in parts (a deferred task) says so with ``stages`` and keeps
+the earlier parts in a :class:`Stage`, out of the readers' sight.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
-from airflow_provider_codex.sinks._staging import ReplaceResult
 from airflow_provider_codex.tables.schema import ColumnType, Record, TableSpec, Tagged
 
 _STAGE_ID = re.compile(r"[0-9a-z]{1,16}")
+
+
+@dataclass
+class ReplaceResult:
+    """What a replace did to one table: rows per day, and duplicates dropped.
+
+    ``deleted`` is the number of rows the SQL sink removed per day; the storage
+    sink does not read the partitions it replaces and leaves it ``None``.
+    """
+
+    table: str
+    inserted: dict[date, int]
+    deleted: dict[date, int] | None = None
+    duplicates_skipped: int = 0
+
+    @property
+    def rows_inserted(self) -> int:
+        return sum(self.inserted.values())
 
 
 @dataclass
@@ -63,6 +81,9 @@ class Stage:
 class TableSink(ABC):
     """A destination whose loads replace whole workspace-days, so retries and reruns leave one copy."""
 
+    #: Whether the sink takes a load in parts (:meth:`load_part`, :meth:`drop_stage`).
+    stages: ClassVar[bool] = False
+
     @abstractmethod
     def replace_tables(
         self,
@@ -79,3 +100,23 @@ class TableSink(ABC):
         """Replace ``days`` of ``workspace_id`` in ``spec``'s table with ``records``."""
         name = spec.name
         return self.replace_tables([spec], workspace_id, days, ((name, r) for r in records))[name]
+
+    def load_part(
+        self,
+        staging: Stage,
+        specs: Sequence[TableSpec],
+        workspace_id: str,
+        days: Iterable[date],
+        tagged: Iterable[Tagged],
+        *,
+        last: Callable[[], bool],
+    ) -> dict[str, ReplaceResult]:
+        """Load one part of a load in parts: the earlier parts stay in ``staging``, the last swaps all in.
+
+        Only a sink with ``stages`` offers it; see :meth:`.SqlSink.load_part`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not take a load in parts")
+
+    def drop_stage(self, staging: Stage, specs: Sequence[TableSpec]) -> None:
+        """Drop what a load in parts staged under ``staging`` (only a sink with ``stages``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not take a load in parts")

@@ -58,7 +58,6 @@ from airflow_provider_codex.sinks._background import BackgroundWriter
 from airflow_provider_codex.sinks._staging import (
     DEFAULT_BUFFER_ROWS,
     Destination,
-    ReplaceResult,
     Row,
     StagedTable,
     check_days,
@@ -66,7 +65,7 @@ from airflow_provider_codex.sinks._staging import (
     stage,
     stream,
 )
-from airflow_provider_codex.sinks.base import Stage, TableSink
+from airflow_provider_codex.sinks.base import ReplaceResult, Stage, TableSink
 from airflow_provider_codex.sinks.sql_dialects import Adapter, Dialect, dialect_named, index_name
 from airflow_provider_codex.tables.schema import ColumnType, TableSpec, Tagged, merge_types, validate_identifier
 
@@ -118,6 +117,8 @@ class SqlSink(TableSink):
     :param lock_timeout: seconds to wait for a concurrent replace of the same table.
     :param buffer_rows: records held in memory while staging.
     """
+
+    stages = True
 
     def __init__(
         self,

@@ -8,9 +8,8 @@ fix itself (bad key, missing scope, wrong workspace, 422, missing
 connection), yield ``{"status": "error", "message": ...}``; if its deadline
 has passed, yield ``{"status": "timeout", ...}``; else go round again.
 
-Sleeping first also keeps a trigger from firing seconds after the deferral:
-Airflow 3.3 can then fail the resumed task on the executor's late report of
-the deferring try (apache/airflow#67287, #72716).
+Sleeping first also keeps a trigger from firing seconds after the deferral,
+which Airflow can mistake for a failure of the resumed task (``docs/sensors.md``).
 
 The deadline lives in the trigger (``timeout_at``), not only in
 ``defer(timeout=...)``, because ``dag.test()`` runs triggers inline and does

@@ -28,7 +28,7 @@ from typing import Any
 def run(
     days: list[str], datasets: list[str], sql_conn_id: str, parallel: int = 4, schema: str | None = None
 ) -> dict[str, Any]:
-    from airflow_provider_codex.operators.codex import CodexToSqlOperator
+    from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
 
     tasks = [(day, name) for day in days for name in datasets]
     totals: Counter[str] = Counter()

@@ -16,7 +16,7 @@ from typing import Any
 from airflow.providers.http.operators.http import HttpOperator
 from airflow.sdk import DAG, Param, task
 
-from airflow_provider_codex.operators.codex import CodexToSqlOperator
+from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
 from bench.cases import httpop_flatten
 
 PARAMS = {

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from airflow.sdk import DAG, Param
 
 from airflow_provider_codex.datasets import DATASETS
-from airflow_provider_codex.operators.codex import CodexToSqlOperator, CodexToStorageOperator
+from airflow_provider_codex.transfers.codex_log_files_to_storage import CodexLogFilesToStorageOperator
+from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
+from airflow_provider_codex.transfers.codex_to_storage import CodexToStorageOperator
 
 PARAMS = {
     "start": Param("2026-02-01", type="string"),
@@ -35,9 +37,7 @@ for name in DATASETS:
     globals()[storage_dag.dag_id] = storage_dag
 
 with _dag("archive_compliance") as archive_compliance:
-    CodexToStorageOperator(
-        task_id="load", dataset="compliance_events", path="{{ params.path }}", archive=True, **WINDOW
-    )
+    CodexLogFilesToStorageOperator(task_id="load", path="{{ params.path }}", **WINDOW)
 
 with _dag("load_sql_usage_deferrable") as load_sql_usage_deferrable:
     CodexToSqlOperator(

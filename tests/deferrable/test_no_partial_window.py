@@ -44,7 +44,7 @@ from codex_e2e import (
     run_dag,
 )
 
-from airflow_provider_codex.operators.codex import DEFER_GRACE
+from airflow_provider_codex.transfers.base import DEFER_GRACE
 
 # The operator tests' fixtures (an isolated real destination per test, the codex connection), reused.
 _spec = importlib.util.spec_from_file_location(

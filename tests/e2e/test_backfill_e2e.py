@@ -64,7 +64,7 @@ from codex_testing.days import BackfillDays, complete_days, day_range, logical_d
 from codex_testing.sandbox import Faults, RunningSandbox, running_sandbox
 
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
-from airflow_provider_codex.sinks.storage import LOG_FILES_FOLDER, MANIFEST_NAME
+from airflow_provider_codex.sinks.archive import LOG_FILES_FOLDER, MANIFEST_NAME
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 ANALYTICS_DAG = "codex_analytics_daily"

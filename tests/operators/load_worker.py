@@ -21,7 +21,7 @@ from typing import Any
 
 from airflow_provider_codex.datasets import get_dataset
 from airflow_provider_codex.hooks.codex import CodexHook
-from airflow_provider_codex.operators.codex import CodexToSqlOperator
+from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
 from airflow_provider_codex.windows import Window
 
 

@@ -1,4 +1,4 @@
-"""StorageSink on local file:// paths: layout, gzip JSON Lines, Parquet, atomic replace, archive."""
+"""StorageSink and LogFileArchive on local file:// paths: layout, gzip JSON Lines, Parquet, atomic replace."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_codex.sinks import ArchiveFile, StorageSink
+from airflow_provider_codex.sinks import ArchiveFile, LogFileArchive, StorageSink
 from airflow_provider_codex.tables import (
     CODEX_TASKS,
     USAGE_USER_CLIENT_DAILY,
@@ -186,7 +186,7 @@ def log_file(file_id: str, text: str, **kwargs) -> ArchiveFile:
 
 
 def test_archive_keeps_files_verbatim_with_a_manifest(base):
-    sink = StorageSink(base)
+    sink = LogFileArchive(base)
     first = '{"event_id": "e1"}\n{"event_id": "e2"}\n'
     second = '{"event_id": "e3"}\n'
     result = sink.archive_files(
@@ -222,7 +222,7 @@ def test_archive_keeps_files_verbatim_with_a_manifest(base):
 
 
 def test_archive_refuses_a_checksum_mismatch_and_keeps_the_day(base):
-    sink = StorageSink(base)
+    sink = LogFileArchive(base)
     sink.archive_files(WS, D1, [log_file("lf_1", "a\n")])
     folder = base / "codex_compliance_log_files" / f"workspace_id={WS}" / "day=2025-11-01"
     before = {p.name: p.read_bytes() for p in folder.iterdir()}

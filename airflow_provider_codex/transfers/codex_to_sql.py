@@ -1,0 +1,52 @@
+"""Codex → any SQL database with a ``DbApiHook``: a window of a dataset, replaced in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_codex.datasets import Dataset, get_dataset
+from airflow_provider_codex.sinks import SqlSink
+from airflow_provider_codex.transfers.base import CodexLoadOperator, table_asset
+
+
+class CodexToSqlOperator(CodexLoadOperator):
+    """Load a window of a Codex dataset into any SQL database with an Airflow ``DbApiHook``.
+
+    Each run replaces the window's days of the workspace in every table of the
+    dataset, in one transaction: retries, reruns, backfills over loaded days
+    and overlapping runs leave exactly one copy of each row. Missing tables
+    are created and new API fields become new columns.
+
+    :param sql_conn_id: the destination connection (SQLite, PostgreSQL,
+        MySQL/MariaDB, or any other with a ``DbApiHook``), templated.
+    :param schema: schema (database, for MySQL) of the tables.
+    :param table_prefix: prepended to every table name.
+    """
+
+    template_fields: Sequence[str] = (*CodexLoadOperator.template_fields, "sql_conn_id", "schema")
+
+    def __init__(
+        self,
+        *,
+        sql_conn_id: str,
+        schema: str | None = None,
+        table_prefix: str = "",
+        outlets: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        dataset = get_dataset(kwargs["dataset"])
+        assets = [table_asset(f"{table_prefix}{spec.name}") for spec in dataset.tables]
+        super().__init__(outlets=[*(outlets or []), *assets], **kwargs)
+        self.sql_conn_id = sql_conn_id
+        self.schema = schema
+        self.table_prefix = table_prefix
+
+    def table_names(self, dataset: Dataset) -> list[str]:
+        return [f"{self.table_prefix}{name}" for name in super().table_names(dataset)]
+
+    def destination(self) -> dict[str, Any]:
+        return {"sql_conn_id": self.sql_conn_id, "schema": self.schema}
+
+    def make_sink(self) -> SqlSink:
+        return SqlSink.from_conn_id(self.sql_conn_id, schema=self.schema, table_prefix=self.table_prefix)
