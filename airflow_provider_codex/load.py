@@ -27,7 +27,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from airflow_provider_codex import _gc, _json
-from airflow_provider_codex.api.client import ClientStats, CodexClient, LogFile
+from airflow_provider_codex.api.client import CodexClient
+from airflow_provider_codex.api.core import ClientStats
+from airflow_provider_codex.api.downloads import LogFile
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.api.errors import CodexContractError, CodexRateLimitError, redacting
 from airflow_provider_codex.api.paging import window_params
