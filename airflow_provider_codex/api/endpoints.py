@@ -1,13 +1,9 @@
-"""The registry of the Codex API contract.
+"""The registry of the Codex API contract: every fact about the service, once.
 
-Every fact the code relies on about the remote service lives here, once: the
-base URLs, each route's path, which key it needs, how it pages, its page-size
-limits, how a time window is expressed on it. The client, the sandbox server,
-the hook and the operators all read these objects; none of them spells a path
-or a parameter name of its own.
-
-The facts come from ``shared/codex-api.md``; the tags there ([official],
-[reference], [assumed]) are repeated here as comments where it matters.
+Base URLs, each route's path, key, paging, page-size limits and time window
+live here, so the client, the sandbox, the hook and the operators never spell
+a path or a parameter of their own. The facts come from ``shared/codex-api.md``,
+whose tags ([official], [reference], [assumed]) recur as comments where it matters.
 """
 
 from __future__ import annotations

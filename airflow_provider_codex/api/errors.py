@@ -1,12 +1,10 @@
-"""Typed errors of the Codex API client.
+"""Typed errors of the Codex API layer, and the redaction that keeps keys out of them.
 
-Each error says what went wrong *and what to do about it*: a 401 names the
-connection field that holds the rejected key, a 403 names the missing scope, a
-422 carries the server's ``detail``. Messages never contain a key, even when a
-server echoes the ``Authorization`` header into a body: the client runs every
-exchange inside :func:`redacting`, so each :func:`excerpt` of a body redacts
-the keys before it truncates (no half key survives the cut), and every error
-leaving it is scrubbed again (:func:`scrub`) whatever its message quotes.
+Each error says what went wrong *and what to do about it* (a 401 names the
+connection field of the rejected key, a 403 the missing scope). No message may
+hold a key, even one a server echoes into a body: the faces run every exchange
+inside :func:`redacting`, so each :func:`excerpt` redacts before it truncates
+(no half key survives the cut) and every error leaving is scrubbed (:func:`scrub`).
 """
 
 from __future__ import annotations
@@ -139,7 +137,7 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 
 @contextmanager
 def redacting(secrets: Iterable[str | None]) -> Iterator[None]:
-    """Inside: every :func:`excerpt` redacts ``secrets``; every exception leaving is :func:`scrub`\bed.
+    """Inside: every :func:`excerpt` redacts ``secrets``; every exception leaving is scrubbed (:func:`scrub`).
 
     The client's faces drive each flow inside this, so an error built anywhere
     in the API layer (the pager, the log listing, the freshness check) cannot

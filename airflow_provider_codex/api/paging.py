@@ -1,8 +1,8 @@
 """The cursor loops of the contract, as state machines with no I/O.
 
 A :class:`Pager` knows what to ask for next and reads each page's envelope;
-the sync and async clients drive the same pager, one page at a time, so memory
-stays constant whatever the window.
+both client faces drive the same pager, a page at a time, so memory stays
+constant whatever the window.
 
 Rules that hold for every style (``shared/codex-api.md``):
 
@@ -36,7 +36,7 @@ from airflow_provider_codex.api.errors import CodexContractError, CodexPagingErr
 #: A query as httpx takes it: a list keeps repeated names (``event_type``) and order.
 QueryParams = list[tuple[str, str]]
 
-#: Far more pages than any real window needs (30 days x 20k users / 30k rows ≈ 20).
+#: Far more pages than any real window needs: a bound, not a size (see ``bench/RESULTS.md``).
 DEFAULT_MAX_PAGES = 100_000
 
 

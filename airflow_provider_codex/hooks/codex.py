@@ -35,8 +35,9 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
-from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient, LogFile
+from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient
 from airflow_provider_codex.api.config import ClientConfig, Secret, checked_owner_id, secret_or_none
+from airflow_provider_codex.api.downloads import LogFile
 from airflow_provider_codex.api.endpoints import (
     API_KEYS,
     CODEX_EVENT_TYPES,

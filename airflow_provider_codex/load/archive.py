@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from airflow_provider_codex.api.client import CodexClient, LogFile
+from airflow_provider_codex.api.client import CodexClient
+from airflow_provider_codex.api.downloads import LogFile
 from airflow_provider_codex.api.endpoints import CODEX_EVENT_TYPES
 from airflow_provider_codex.load.extract import owner_id
 from airflow_provider_codex.load.summary import LoadSummary

@@ -17,7 +17,8 @@ from types import MappingProxyType
 from typing import Any
 
 from airflow_provider_codex import _json
-from airflow_provider_codex.api.client import CodexClient, LogFile
+from airflow_provider_codex.api.client import CodexClient
+from airflow_provider_codex.api.downloads import LogFile
 from airflow_provider_codex.api.errors import CodexContractError, CodexRateLimitError
 from airflow_provider_codex.api.paging import window_params
 from airflow_provider_codex.datasets import Dataset, Source

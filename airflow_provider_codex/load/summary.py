@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from typing import Any
 
-from airflow_provider_codex.api.client import ClientStats
+from airflow_provider_codex.api.core import ClientStats
 from airflow_provider_codex.sinks import ReplaceResult
 from airflow_provider_codex.windows import ONE_DAY, Window
 

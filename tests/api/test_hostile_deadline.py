@@ -14,7 +14,8 @@ import hashlib
 import pytest
 from hostile import Reply, client_config, hostile_server, trickle
 
-from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient, LogFile
+from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient
+from airflow_provider_codex.api.downloads import LogFile
 from airflow_provider_codex.api.endpoints import CODE_REVIEWS
 from airflow_provider_codex.api.errors import CodexTransportError
 from airflow_provider_codex.api.retry import RetryPolicy

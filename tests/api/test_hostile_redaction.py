@@ -16,7 +16,8 @@ import traceback
 import pytest
 from hostile import Reply, client_config, hostile_server, json_reply, leaked_pieces
 
-from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient, LogFile
+from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient
+from airflow_provider_codex.api.downloads import LogFile
 from airflow_provider_codex.api.endpoints import CODE_REVIEWS, CODEX_TASKS
 from airflow_provider_codex.api.errors import CodexError
 from airflow_provider_codex.api.retry import RetryPolicy

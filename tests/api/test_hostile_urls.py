@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 import pytest
 from hostile import COMPLIANCE_KEY, WORKSPACE, Reply, client_config, hostile_server, json_reply
 
-from airflow_provider_codex.api.client import AsyncCodexClient, ClientCore, CodexClient, LogFile
+from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient
+from airflow_provider_codex.api.core import ClientCore
+from airflow_provider_codex.api.downloads import LogFile
 from airflow_provider_codex.api.endpoints import CODE_REVIEWS
 from airflow_provider_codex.api.errors import CodexConfigError, CodexContractError
 from airflow_provider_codex.api.retry import RetryPolicy

@@ -19,7 +19,8 @@ from airflow_provider_codex.api.errors import (
     CodexServerError,
     CodexTransportError,
 )
-from airflow_provider_codex.api.retry import RateLimiter, RetryPolicy, parse_retry_after
+from airflow_provider_codex.api.limits import RateLimiter
+from airflow_provider_codex.api.retry import RetryPolicy, parse_retry_after
 
 OK_PAGE = {"object": "page", "data": [], "has_more": False, "next_page": None}
 

@@ -16,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from airflow_provider_codex import _json
-from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient, ssl_context
+from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient
 from airflow_provider_codex.api.config import Secret
 from airflow_provider_codex.api.endpoints import CODEX_TASKS, USAGE
+from airflow_provider_codex.api.limits import key_fingerprint, shared_limiter
 from airflow_provider_codex.api.paging import window_params
-from airflow_provider_codex.api.retry import key_fingerprint, shared_limiter
+from airflow_provider_codex.api.tls import ssl_context
 
 START = datetime(2026, 2, 20, tzinfo=UTC)
 
