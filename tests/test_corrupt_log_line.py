@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hostile import Reply, Seen, hostile_server, json_reply
 
 from airflow_provider_codex.api.client import CodexClient
 from airflow_provider_codex.api.config import ClientConfig, Secret
@@ -48,41 +47,20 @@ def serving(body: bytes, end_time: str) -> Iterator[tuple[str, list[str]]]:
         "has_more": False,
         "last_end_time": end_time,
     }
-    seen: list[str] = []
+    paths: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            route = self.path.split("?", 1)[0]
-            if route.endswith("/logs"):
-                self._send(200, json.dumps(listing).encode())
-            elif route.endswith(f"/logs/{FILE_ID}"):
-                self.send_response(307)
-                self.send_header("Location", "/signed/file")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            elif route == "/signed/file":
-                self._send(200, body)
-            else:
-                self._send(404, b"{}")
+    def answer(seen: Seen) -> Reply:
+        paths.append(seen.path)
+        if seen.route.endswith("/logs"):
+            return json_reply(listing)
+        if seen.route.endswith(f"/logs/{FILE_ID}"):
+            return Reply(307, headers={"Location": "/signed/file"})
+        if seen.route == "/signed/file":
+            return Reply(200, body)
+        return Reply(404, b"{}")
 
-        def _send(self, status: int, data: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with hostile_server(answer) as server:
+        yield server.base_url, paths
 
 
 @pytest.mark.parametrize(

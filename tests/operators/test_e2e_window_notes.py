@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from codex_e2e import run_dag
+from hostile import hostile_server, json_reply
 
 WORKSPACE = "11111111-2222-4333-8444-555555555555"
 
@@ -31,27 +30,9 @@ def _review_row(day: date) -> dict[str, object]:
 def careless_server() -> Iterator[str]:
     """An analytics API that answers every window with its two days plus a row of a day nobody asked for."""
     days = [date(2026, 2, 12), date(2026, 2, 13), date(2026, 1, 30)]
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"object": "page", "data": [_review_row(d) for d in days], "has_more": False}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    page = {"object": "page", "data": [_review_row(d) for d in days], "has_more": False}
+    with hostile_server(lambda seen: json_reply(page)) as server:
+        yield server.base_url
 
 
 def _use(monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
