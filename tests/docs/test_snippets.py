@@ -329,6 +329,26 @@ def _serve_then_stop(command: list[str], cwd: Path, env: dict[str, str]) -> None
     assert code == 0, f"the server exited with {code} on Ctrl-C:\n{log.read_text()}"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
+def test_without_its_dags_folder_the_dag_test_recipe_fails_as_the_docs_say(tmp_path: Path, migrated_home: Path):
+    """docs/testing.md says why its recipe sets AIRFLOW__CORE__DAGS_FOLDER; this keeps that true."""
+    (recipe,) = [b for b in BLOCKS if "dag.test(" in b.code and b.runs_here]
+    setting = 'os.environ["AIRFLOW__CORE__DAGS_FOLDER"]'
+    code = "\n".join(line for line in recipe.code.splitlines() if not line.startswith(setting))
+    assert code != recipe.code.rstrip("\n"), f"{recipe.where} no longer sets the DAGs folder"
+    home = tmp_path / "airflow-home"
+    _copy_db(migrated_home, home)
+    script = tmp_path / "recipe.py"
+    script.write_text(code)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=REPO, env=_clean_env(home), capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode != 0
+    assert "because the dag is not serialized" in done.stderr, done.stderr[-3000:]
+    assert "because the dag is not serialized" in (REPO / "docs" / "testing.md").read_text()
+
+
 def test_links_between_the_pages_lead_somewhere():
     broken = []
     for path in DOCUMENTS:
