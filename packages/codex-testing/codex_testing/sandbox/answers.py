@@ -93,22 +93,13 @@ def analytics(
         has_more = True
         next_page = raw or next_page
     rule = endpoint.paging_rule
-    body = b"".join(
-        (
-            b'{"object":"page",',
-            _json.dumps(rule.data_field),
-            b":[",
-            b",".join(rows),
-            b"],",
-            _json.dumps(rule.has_more_field),
-            b":",
-            b"true" if has_more else b"false",
-            b",",
-            _json.dumps(cursor_field),
-            b":",
-            _json.dumps(next_page),
-            b"}",
-        )
+    body = b'{"object":"page",%s:[%s],%s:%s,%s:%s}' % (
+        _json.dumps(rule.data_field),
+        b",".join(rows),
+        _json.dumps(rule.has_more_field),
+        b"true" if has_more else b"false",
+        _json.dumps(cursor_field),
+        _json.dumps(next_page),
     )
     return Response(body, 200, media_type="application/json")
 

@@ -20,7 +20,6 @@ values (aliases and limits from the registry).
 """
 
 import asyncio
-import inspect
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AfterValidator, PlainValidator
+from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
@@ -46,7 +45,7 @@ from airflow_provider_codex.api.endpoints import (
 )
 
 from . import answers
-from .responses import Refusal, error_response, format_retry_after
+from .responses import Refusal, format_retry_after, invalid
 
 if TYPE_CHECKING:
     from .server import SandboxServer
@@ -78,48 +77,41 @@ def _aware(value: Any) -> datetime:
 _AWARE = PlainValidator(_aware)
 
 
-def _one_of(allowed: Sequence[str]) -> AfterValidator:
-    def check(value: str | None) -> str | None:
-        if value is not None and value not in allowed:
-            expected = " or ".join(repr(a) for a in allowed)
-            raise PydanticCustomError("enum", "Input should be {expected}", {"expected": expected})
-        return value
-
-    return AfterValidator(check)
-
-
 def _choose(endpoints: Sequence[Endpoint], query: Mapping[str, str]) -> Endpoint:
     """Pick among endpoints sharing a path by their fixed params (``group=workspace``)."""
     matching = [e for e in endpoints if all(query.get(k) == v for k, v in e.fixed_params.items())]
     return max(matching or endpoints[:1], key=lambda e: len(e.fixed_params))
 
 
+def _check_fixed(endpoints: Sequence[Endpoint], query: Mapping[str, str]) -> None:
+    """A fixed parameter (``group``) with a value no endpoint of the path takes: a 422 of its own."""
+    for name in sorted({n for e in endpoints for n in e.fixed_params}):
+        allowed = sorted({e.fixed_params[name] for e in endpoints if name in e.fixed_params})
+        value = query.get(name)
+        if value is not None and value not in allowed:
+            raise invalid(name, "Input should be " + " or ".join(repr(a) for a in allowed), value, "enum")
+
+
 def _authorize(server: "SandboxServer", endpoint: Endpoint, header: str | None) -> None:
     challenge = {"WWW-Authenticate": 'Bearer realm="codex-sandbox"'}
     if header is None or not header.startswith("Bearer ") or not header[7:].strip():
         raise Refusal(
-            error_response(
-                401,
-                "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
-                "invalid_request_error",
-                "missing_api_key",
-                challenge,
-            )
+            401,
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+            "invalid_request_error",
+            "missing_api_key",
+            challenge,
         )
     api = server.keys.get(header[7:].strip())
     if api is None:
-        raise Refusal(
-            error_response(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", challenge)
-        )
+        raise Refusal(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", challenge)
     if api != endpoint.api:
         raise Refusal(
-            error_response(
-                403,
-                f"You have insufficient permissions for this operation. Missing "
-                f"scopes: {API_KEYS[endpoint.api].scope}. This key belongs to the {api.value} API.",
-                "permission_error",
-                "missing_scope",
-            )
+            403,
+            f"You have insufficient permissions for this operation. Missing "
+            f"scopes: {API_KEYS[endpoint.api].scope}. This key belongs to the {api.value} API.",
+            "permission_error",
+            "missing_scope",
         )
 
 
@@ -133,28 +125,24 @@ async def _inject_faults(server: "SandboxServer", endpoint: Endpoint, owner_id: 
         if wait is not None:
             seconds = float(math.ceil(wait)) if faults.time_scale == 1 else math.ceil(wait * 1000) / 1000
             raise Refusal(
-                error_response(
-                    429,
-                    f"Rate limit of {faults.rate_limit_per_minute} requests per minute exceeded for this route",
-                    "rate_limit_error",
-                    "rate_limit_exceeded",
-                    {"Retry-After": format_retry_after(seconds, http_date)},
-                )
+                429,
+                f"Rate limit of {faults.rate_limit_per_minute} requests per minute exceeded for this route",
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                {"Retry-After": format_retry_after(seconds, http_date)},
             )
     number = faults.count_request(endpoint.name)
     if number <= faults.fail_429_first_n or (faults.fail_429_every and number % faults.fail_429_every == 0):
         raise Refusal(
-            error_response(
-                429,
-                "Rate limit exceeded (injected by the sandbox)",
-                "rate_limit_error",
-                "rate_limit_exceeded",
-                {"Retry-After": format_retry_after(faults.retry_after, http_date)},
-            )
+            429,
+            "Rate limit exceeded (injected by the sandbox)",
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            {"Retry-After": format_retry_after(faults.retry_after, http_date)},
         )
     if faults.fail_5xx_every and number % faults.fail_5xx_every == 0:
         status = _5XX_CYCLE[(number // faults.fail_5xx_every - 1) % len(_5XX_CYCLE)]
-        raise Refusal(error_response(status, "The server had an error (injected by the sandbox)", "server_error"))
+        raise Refusal(status, "The server had an error (injected by the sandbox)", "server_error")
 
 
 def _checks(server: "SandboxServer", owner: Owner, endpoints: Sequence[Endpoint]) -> Callable[..., Awaitable[Endpoint]]:
@@ -165,50 +153,26 @@ def _checks(server: "SandboxServer", owner: Owner, endpoints: Sequence[Endpoint]
         request.scope[ROUTE_KEY] = endpoint.name
         if request.method != "GET":
             message = f"Method {request.method} not allowed"
-            raise Refusal(error_response(405, message, "invalid_request_error", headers={"Allow": "GET"}))
+            raise Refusal(405, message, "invalid_request_error", headers={"Allow": "GET"})
         _authorize(server, endpoint, request.headers.get("Authorization"))
         if owner_id != server.owner_ids[owner]:
             message = f"{owner.value.capitalize()} {owner_id!r} not found"
-            raise Refusal(error_response(404, message, "invalid_request_error", "not_found"))
+            raise Refusal(404, message, "invalid_request_error", "not_found")
         await _inject_faults(server, endpoint, owner_id)
+        _check_fixed(endpoints, request.query_params)
         return endpoint
 
     return checks
-
-
-def _fixed_params(endpoints: Sequence[Endpoint]) -> Callable[..., Awaitable[None]]:
-    """A dependency declaring the paths' fixed parameters (``group``): a value no endpoint takes is a 422."""
-
-    async def fixed(**values: Any) -> None:
-        """Declaring the parameters is the whole check."""
-
-    names = sorted({name for e in endpoints for name in e.fixed_params})
-    allowed = [sorted({e.fixed_params[n] for e in endpoints if n in e.fixed_params}) for n in names]
-    fixed.__dict__["__signature__"] = inspect.Signature(
-        [
-            inspect.Parameter(
-                f"fixed_{i}",
-                inspect.Parameter.KEYWORD_ONLY,
-                default=None,
-                annotation=Annotated[str | None, Query(alias=name), _one_of(values)],
-            )
-            for i, (name, values) in enumerate(zip(names, allowed, strict=True))
-        ]
-    )
-    return fixed
 
 
 def _route(server: "SandboxServer", endpoints: Sequence[Endpoint], owner: Owner) -> Callable[..., Response]:
     """The route function of a path: its query parameters, declared from the registry, then its answer."""
     first = endpoints[0]
     checked = Depends(_checks(server, owner, endpoints))
-    fixed = Depends(_fixed_params(endpoints))
     limit_query = Query(alias=LIMIT_PARAM, ge=1, le=first.max_limit)
     if first.redirects_to_signed_url:
 
-        def log_file(
-            *, endpoint: Annotated[Endpoint, checked], _fixed: Annotated[None, fixed], log_file_id: str
-        ) -> Response:
+        def log_file(*, endpoint: Annotated[Endpoint, checked], log_file_id: str) -> Response:
             return answers.log_file(server, log_file_id)
 
         return log_file
@@ -218,7 +182,6 @@ def _route(server: "SandboxServer", endpoints: Sequence[Endpoint], owner: Owner)
         def analytics(
             *,
             endpoint: Annotated[Endpoint, checked],
-            _fixed: Annotated[None, fixed],
             limit: Annotated[int | None, limit_query] = None,
             start: Annotated[int | None, Query(alias=start_name, ge=0, le=MAX_UNIX_SECONDS)] = None,
             end: Annotated[int | None, Query(alias=end_name, ge=0, le=MAX_UNIX_SECONDS)] = None,
@@ -234,7 +197,6 @@ def _route(server: "SandboxServer", endpoints: Sequence[Endpoint], owner: Owner)
             *,
             request: Request,
             endpoint: Annotated[Endpoint, checked],
-            _fixed: Annotated[None, fixed],
             event_types: Annotated[list[str], Query(alias=EVENT_TYPE_PARAM)],
             after: Annotated[datetime, Query(alias=after_name), _AWARE],
             before: Annotated[datetime | None, Query(alias=before_name), _AWARE] = None,
@@ -248,7 +210,6 @@ def _route(server: "SandboxServer", endpoints: Sequence[Endpoint], owner: Owner)
         def max_event_time(
             *,
             endpoint: Annotated[Endpoint, checked],
-            _fixed: Annotated[None, fixed],
             event_types: Annotated[list[str] | None, Query(alias=EVENT_TYPE_PARAM)] = None,
         ) -> Response:
             return answers.max_event_time(server, event_types or ())
@@ -258,7 +219,6 @@ def _route(server: "SandboxServer", endpoints: Sequence[Endpoint], owner: Owner)
     def records(
         *,
         endpoint: Annotated[Endpoint, checked],
-        _fixed: Annotated[None, fixed],
         limit: Annotated[int | None, limit_query] = None,
         after: Annotated[str | None, Query(alias=answers.cursor_names(first)[0])] = None,
     ) -> Response:

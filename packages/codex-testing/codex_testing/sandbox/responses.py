@@ -30,11 +30,13 @@ def error_response(
 
 
 class Refusal(Exception):
-    """Raised by a check before validation (auth, owner, faults): answer ``response`` as it is."""
+    """Raised by a check before validation (auth, owner, faults): answer this error."""
 
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
+    def __init__(
+        self, status: int, message: str, type_: str, code: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.response = error_response(status, message, type_, code, headers)
 
 
 def invalid(name: str, msg: str, value: object = None, type_: str = "value_error") -> RequestValidationError:
