@@ -215,6 +215,10 @@ def run_one(label: str, pythonpath: Path | None, args: argparse.Namespace, log: 
     return figures
 
 
+def _summary(values: list[float]) -> str:
+    return f"{statistics.median(values):7.1f} MB/s (spread {min(values):.0f}-{max(values):.0f})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--clients", type=int, default=3, help="client processes per kind")
@@ -229,16 +233,23 @@ def main(argv: list[str] | None = None) -> int:
         baseline_path = stack.enter_context(exported(args.baseline)) if args.baseline else None
         for rep in range(args.reps):
             print(f"round {rep + 1}", flush=True)
-            results["current"].append(run_one("current", None, args, args.log))
-            if baseline_path is not None:
-                results["baseline"].append(run_one(f"{args.baseline[:9]}", baseline_path, args, args.log))
+            # Alternate which server goes first: on a shared machine load drifts within a round too.
+            runs = [("current", "current", None), ("baseline", f"{args.baseline or ''}"[:9], baseline_path)]
+            for key, label, path in runs[:: 1 if rep % 2 == 0 else -1]:
+                if key == "current" or path is not None:
+                    results[key].append(run_one(label, path, args, args.log))
     print("medians:")
     for kind in KINDS:
-        current = statistics.median(r[kind]["mb_per_s"] for r in results["current"])
-        line = f"  {kind:<9} current {current:8.1f} MB/s"
+        current = [r[kind]["mb_per_s"] for r in results["current"]]
+        line = f"  {kind:<9} current {_summary(current)}"
         if results["baseline"]:
-            baseline = statistics.median(r[kind]["mb_per_s"] for r in results["baseline"])
-            line += f"  baseline {baseline:8.1f} MB/s  ratio {current / baseline:5.2f}"
+            baseline = [r[kind]["mb_per_s"] for r in results["baseline"]]
+            ratios = [c / b for c, b in zip(current, baseline, strict=True)]
+            line += (
+                f"  baseline {_summary(baseline)}"
+                f"  ratio current/baseline, median of rounds {statistics.median(ratios):5.2f}"
+                f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+            )
         print(line)
     return 0
 

@@ -78,11 +78,15 @@ class ServerThread:
                 raise RuntimeError(f"{self.name}: uvicorn did not start within {START_TIMEOUT:g} s")
             time.sleep(0.005)
 
+    def request_stop(self) -> None:
+        """Ask the server to stop, without waiting (stop several at once, then :meth:`stop` each)."""
+        self._server.should_exit = True
+
     def stop(self) -> None:
         """Stop serving (idempotent); a server that will not stop is forced, then left to its daemon thread."""
         thread, self._thread = self._thread, None
         if thread is not None:
-            self._server.should_exit = True
+            self.request_stop()
             thread.join(STOP_TIMEOUT)
             if thread.is_alive():
                 self._server.force_exit = True

@@ -83,7 +83,9 @@ class SandboxServer:
             raise
 
     def stop(self) -> None:
-        """Stop both servers (bounded, see :mod:`._uvicorn`) and close their sockets."""
+        """Stop both servers (at once, bounded: see :mod:`._uvicorn`) and close their sockets."""
+        self._api.request_stop()
+        self._download.request_stop()
         self._api.stop()
         self._download.stop()
 
