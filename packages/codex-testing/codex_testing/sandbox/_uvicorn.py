@@ -1,11 +1,11 @@
 """One ASGI app served by uvicorn from a daemon thread, with bounded start and stop.
 
-Airflow 3 already installs uvicorn (with httptools and uvloop), so the sandbox
-needs no server of its own. The socket is bound at construction, so the port is
-known before the thread starts (port 0: a free one). Signal handlers stay off
-(uvicorn installs none outside the main thread; the owner of the process decides
-what a signal does), and neither start nor stop can hang a test: both give up
-after a few seconds.
+Airflow 3 already installs uvicorn (with httptools and uvloop). The socket is
+bound at construction, so the port is known at once (port 0: a free one).
+Signal handlers stay off: the process's owner decides what a signal does.
+Neither start nor stop can hang a test: both give up after a few seconds; a
+request still running at stop gets ``GRACE_SECONDS``, then is cancelled (the
+old http.server let it finish in its thread after stop had returned).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.responses import Response
 
@@ -32,30 +32,27 @@ from .responses import error_response, invalid, json_response
 if TYPE_CHECKING:
     from .server import SandboxServer
 
+T = TypeVar("T")
+
+
+def _given(value: T | None, what: str, endpoint: Endpoint) -> T:
+    if value is None:
+        raise RuntimeError(f"the registry gives endpoint {endpoint.name!r} no {what}")
+    return value
+
 
 def window(endpoint: Endpoint) -> tuple[str, str]:
-    names = WINDOW_PARAMS[endpoint.window]
-    if names is None:
-        raise RuntimeError(f"the registry gives endpoint {endpoint.name!r} no time window")
-    return names
+    return _given(WINDOW_PARAMS[endpoint.window], "time window", endpoint)
 
 
 def cursor_names(endpoint: Endpoint) -> tuple[str, str]:
     """(query parameter, response field) of an endpoint's paging cursor."""
     rule = endpoint.paging_rule
-    if rule.cursor_param is None or rule.cursor_field is None:
-        raise RuntimeError(f"the registry gives endpoint {endpoint.name!r} no paging cursor")
-    return rule.cursor_param, rule.cursor_field
-
-
-def max_limit(endpoint: Endpoint) -> int:
-    if endpoint.max_limit is None:
-        raise RuntimeError(f"the registry gives endpoint {endpoint.name!r} no max_limit")
-    return endpoint.max_limit
+    return _given(rule.cursor_param, "cursor", endpoint), _given(rule.cursor_field, "cursor", endpoint)
 
 
 def _page_size(server: SandboxServer, endpoint: Endpoint, limit: int | None) -> int:
-    limit = limit or endpoint.service_default_limit or max_limit(endpoint)
+    limit = limit or endpoint.service_default_limit or _given(endpoint.max_limit, "max_limit", endpoint)
     return max(1, limit // 3) if server.faults.short_pages else limit
 
 

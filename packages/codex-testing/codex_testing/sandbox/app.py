@@ -31,30 +31,21 @@ def api_app(server: SandboxServer) -> ASGIApp:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.include_router(contract.router(server))
     app.router.routes.extend(control.routes(server))
-    app.add_exception_handler(Refusal, _refused)
-    app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(HTTPException, _unknown_path)
+    for error in (Refusal, RequestValidationError, HTTPException):
+        app.add_exception_handler(error, _error)
     app.add_exception_handler(Exception, _internal_error)
     return _Counted(app, server.stats)
 
 
-async def _refused(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Refusal)
-    return exc.response
-
-
-async def _invalid(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    return validation_response(exc.errors())
-
-
-async def _unknown_path(request: Request, exc: Exception) -> Response:
-    """Routing's 404 (and 405 of the control API): the path as sent, in the error body."""
-    path = request.scope["raw_path"].decode("latin-1")
-    if control.is_control(path):
-        message = f"Unknown control route {request.method} {path}"
-        return error_response(404, message, "invalid_request_error", "not_found")
-    return error_response(404, f"Unknown path {path}", "invalid_request_error", "not_found")
+async def _error(request: Request, exc: Exception) -> Response:
+    """A refusal as it is; a validation error as the contract's 422; routing's 404 (and the control API's 405)."""
+    if isinstance(exc, Refusal):
+        return exc.response
+    if isinstance(exc, RequestValidationError):
+        return validation_response(exc.errors())
+    path = request.scope["raw_path"].decode("latin-1")  # as sent
+    message = f"Unknown control route {request.method} {path}" if control.is_control(path) else f"Unknown path {path}"
+    return error_response(404, message, "invalid_request_error", "not_found")
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

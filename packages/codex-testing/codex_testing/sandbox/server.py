@@ -29,8 +29,6 @@ from .download import UrlSigner
 from .faults import Faults, RateLimiter
 from .stats import Stats
 
-__all__ = ["API_PREFIX", "CONTROL_PREFIX", "SandboxServer"]
-
 
 class SandboxServer:
     """The API server and the download server of one sandbox; both sockets are bound at construction."""
