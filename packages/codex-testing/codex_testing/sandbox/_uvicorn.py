@@ -42,6 +42,8 @@ class ServerThread:
 
     def __init__(self, app: ASGIApp, host: str, port: int, name: str, server_name: str) -> None:
         self.socket = socket.create_server((host, port), backlog=128)
+        #: Where it listens (still known after stop).
+        self.address: tuple[str, int] = self.socket.getsockname()[:2]
         self.name = name
         config = uvicorn.Config(
             app,
@@ -59,11 +61,6 @@ class ServerThread:
         )
         self._server = _Server(config)
         self._thread: threading.Thread | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self.socket.getsockname()[:2]
-        return str(host), int(port)
 
     def start(self) -> None:
         """Serve; return once the server listens (``RuntimeError`` if it did not within START_TIMEOUT)."""
