@@ -205,7 +205,7 @@ def run_one(label: str, pythonpath: Path | None, args: argparse.Namespace, log: 
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(pythonpath), env.get("PYTHONPATH")) if p)
     with sandbox_proc.running(CONFIG, log, env=env) as sandbox:
         file_ids = warm(sandbox.base_url)
-        figures = {kind: measure(kind, sandbox.base_url, file_ids, args.clients, args.seconds) for kind in KINDS}
+        figures = {kind: measure(kind, sandbox.base_url, file_ids, args.clients, args.seconds) for kind in args.kinds}
     for kind, f in figures.items():
         print(
             f"  {label:<9} {kind:<9} {f['ops_per_s']:9.1f} ops/s {f['requests_per_s']:9.1f} req/s"
@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=3, help="client processes per kind")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each timed phase")
     parser.add_argument("--reps", type=int, default=2, help="rounds (each runs every server once)")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="what to fetch")
     parser.add_argument("--baseline", metavar="REV", help="also run the sandbox of this git revision")
     parser.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "sandbox_throughput.log")
     args = parser.parse_args(argv)
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                 if key == "current" or path is not None:
                     results[key].append(run_one(label, path, args, args.log))
     print("medians:")
-    for kind in KINDS:
+    for kind in args.kinds:
         current = [r[kind]["mb_per_s"] for r in results["current"]]
         line = f"  {kind:<9} current {_summary(current)}"
         if results["baseline"]:
