@@ -51,6 +51,7 @@ class ServerThread:
             log_config=None,
             log_level="warning",
             access_log=False,
+            proxy_headers=False,  # no proxy in front: X-Forwarded-* headers are the client's own
             server_header=False,
             headers=[("server", f"{server_name} Python/{sys.version.split()[0]}")],
             # Like http.server, never drop an idle keep-alive connection: a client's pooled
