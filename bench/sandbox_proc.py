@@ -66,8 +66,8 @@ class SandboxProcess:
 
 
 @contextmanager
-def running(config: dict[str, Any], log_path: Path) -> Iterator[SandboxProcess]:
-    """A sandbox process with ``config`` (SandboxConfig fields), stopped on exit."""
+def running(config: dict[str, Any], log_path: Path, env: dict[str, str] | None = None) -> Iterator[SandboxProcess]:
+    """A sandbox process with ``config`` (SandboxConfig fields), stopped on exit; ``env``: its environment."""
     with log_path.open("a") as log:
         process = subprocess.Popen(
             [sys.executable, str(SERVER), json.dumps(config)],
@@ -75,6 +75,7 @@ def running(config: dict[str, Any], log_path: Path) -> Iterator[SandboxProcess]:
             stderr=log,
             text=True,
             cwd=SERVER.parent.parent,
+            env=env,
         )
     try:
         assert process.stdout is not None

@@ -3,7 +3,9 @@
 Prints the service URL, the ids and the keys to give a client (or an Airflow
 connection). The default keys are fixed test strings, ``sk-sandbox-analytics``
 and ``sk-sandbox-compliance``. Faults: ``--fault fail_429_first_n=2`` (repeatable;
-see :class:`~.faults.Faults`), or later through ``POST /_sandbox/faults``.
+see :class:`~.faults.Faults`), or later through ``POST /_sandbox/faults``, which
+replaces every fault (a field left out of its JSON object returns to its default;
+it does not merge). The servers run on uvicorn in background threads.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ from .server import SandboxServer
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codex-sandbox", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="codex-sandbox",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="While it runs: GET /_sandbox/info, /_sandbox/stats; GET|POST /_sandbox/faults (a POST "
+        "replaces every fault, those left out return to their defaults: it does not merge), /_sandbox/clock; "
+        "POST /_sandbox/reset.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8321, help="API port (0: any free port)")
     parser.add_argument("--download-port", type=int, default=0, help="signed-URL host port (0: any free port)")
@@ -59,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help=f"inject a fault; names: {', '.join(Faults.field_names())}",
+        help=f"inject a fault at start (repeatable); names: {', '.join(Faults.field_names())}",
     )
     return parser
 

@@ -7,7 +7,7 @@ port). It records every request's headers, so tests can assert no
 ``Authorization`` header ever arrived, and it refuses one the way object stores
 do (400, "only one auth mechanism allowed"), so a leaking client fails loudly.
 Expired or forged signatures get 403. Signatures use real time, not the
-sandbox clock.
+sandbox clock. It is a Starlette app of its own, served by its own uvicorn.
 """
 
 from __future__ import annotations
@@ -16,18 +16,19 @@ import hashlib
 import hmac
 import secrets
 import time
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
 
-from ._httpd import sandbox_of
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 if TYPE_CHECKING:
     from .server import SandboxServer
 
 #: The path prefix of file URLs on the download host (not part of the contract).
 FILES_PREFIX = "/files/"
-_CHUNK = 1 << 20
 _TIMESTAMP_KEY = b'"timestamp":"'
 
 
@@ -85,48 +86,40 @@ def _xml_error(code: str, message: str) -> bytes:
     ).encode()
 
 
-class DownloadHandler(BaseHTTPRequestHandler):
-    """Serves ``/files/{id}?expires=…&signature=…`` and records every request."""
+def app(server: SandboxServer) -> Starlette:
+    """The download host: ``GET /files/{id}?expires=…&signature=…``, every request recorded."""
 
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server_version = "SandboxObjectStore/1.0"
+    def download(request: Request) -> Response:
+        status, body = _answer(server, request)
+        target = request.scope["raw_path"].decode("latin-1")  # the request target as sent, as http.server had it
+        if request.scope["query_string"]:
+            target += "?" + request.scope["query_string"].decode("latin-1")
+        server.stats.record_download(request.method, target, request.headers.items(), status)
+        return Response(body, status, media_type="application/jsonl" if status == 200 else "application/xml")
 
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the sandbox's stats are the record."""
+    return Starlette(routes=[Route("/{path:path}", download, methods=["GET"])])
 
-    def do_GET(self) -> None:
-        sandbox = sandbox_of(self)
-        split = urlsplit(self.path)
-        query = parse_qs(split.query)
-        status, body = self._answer(sandbox, split.path, query)
-        sandbox.stats.record_download("GET", self.path, list(self.headers.items()), status)
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Type", "application/jsonl" if status == 200 else "application/xml")
-        self.end_headers()
-        view = memoryview(body)
-        for offset in range(0, len(body), _CHUNK):
-            self.wfile.write(view[offset : offset + _CHUNK])
 
-    def _answer(self, sandbox: SandboxServer, path: str, query: dict[str, list[str]]) -> tuple[int, bytes]:
-        if self.headers.get("Authorization") is not None:
-            return 400, _xml_error(
-                "InvalidArgument", "Only one auth mechanism allowed; the signed URL already authorizes this request"
-            )
-        if not path.startswith(FILES_PREFIX):
-            return 404, _xml_error("NoSuchKey", "The specified key does not exist.")
-        file_id = unquote(path[len(FILES_PREFIX) :])
-        problem = sandbox.signer.check(file_id, query.get("expires", [None])[-1], query.get("signature", [None])[-1])
-        if problem is not None:
-            return 403, _xml_error("AccessDenied", problem)
-        try:
-            body = sandbox.data.log_file_bytes(file_id)
-        except KeyError:
-            return 404, _xml_error("NoSuchKey", "The specified key does not exist.")
-        if sandbox.faults.count_download(file_id) <= sandbox.faults.corrupt_download_first_n:
-            body = corrupt(body)
-        return 200, body
+def _answer(server: SandboxServer, request: Request) -> tuple[int, bytes]:
+    if "authorization" in request.headers:
+        return 400, _xml_error(
+            "InvalidArgument", "Only one auth mechanism allowed; the signed URL already authorizes this request"
+        )
+    path: str = request.scope["path"]
+    if not path.startswith(FILES_PREFIX):
+        return 404, _xml_error("NoSuchKey", "The specified key does not exist.")
+    file_id = path[len(FILES_PREFIX) :]
+    query = request.query_params
+    problem = server.signer.check(file_id, query.get("expires"), query.get("signature"))
+    if problem is not None:
+        return 403, _xml_error("AccessDenied", problem)
+    try:
+        body = server.data.log_file_bytes(file_id)
+    except KeyError:
+        return 404, _xml_error("NoSuchKey", "The specified key does not exist.")
+    if server.faults.count_download(file_id) <= server.faults.corrupt_download_first_n:
+        body = corrupt(body)
+    return 200, body
 
 
 def file_url(base: str, file_id: str, signer: UrlSigner) -> str:
