@@ -20,8 +20,11 @@ they build what runs per record (a ``Shape``, a stager, a bulk write), never
 per record. ``tests/test_fast_paths.py`` runs both sides through it and
 compares what they give. Figures: ``bench/RESULTS.md``.
 
-Nothing here imports the tables or the sinks (only :mod:`..tables.schema`, a
-leaf): they import this, so there is no cycle.
+One package for both layers, not a ``_fast`` module in each: one switch, one
+list of what runs fast, and one direction of imports. Nothing here imports the
+tables or the sinks (only :mod:`..tables.schema`, a leaf); they import this,
+so there is no cycle, and the reference code never depends on the fast code's
+internals, only on the function it selects.
 """
 
 from __future__ import annotations
