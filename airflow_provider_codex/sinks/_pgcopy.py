@@ -30,11 +30,12 @@ def copy_field(value: Any) -> str:
 
 
 class CopyText:
-    """A read-only text file over rows, rendered as COPY text on demand."""
+    """A read-only text file over rows, rendered as COPY text on demand; :attr:`rows_read` counts them."""
 
     def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
         self._rows = iter(rows)
         self._buffer = ""
+        self.rows_read = 0
 
     def read(self, size: int = -1) -> str:
         chunks = [self._buffer]
@@ -46,6 +47,7 @@ class CopyText:
             line = "\t".join(map(copy_field, row)) + "\n"
             chunks.append(line)
             have += len(line)
+            self.rows_read += 1
         text = "".join(chunks)
         if size < 0:
             self._buffer = ""

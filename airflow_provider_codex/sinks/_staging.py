@@ -22,25 +22,26 @@ need the same things from the record stream first:
 So the records are consumed once, streaming, in one of two ways:
 
 - :func:`stage` spools them: pickled batches of rows (values in the table's
-  column order: a tuple pickles and unpickles in half the time of the dict it
-  came from) in one anonymous temporary file, kept apart per (table, day),
-  read back once the stream has ended. An error in the record iterator (the
-  API failing mid-window) surfaces before any transaction or object write
-  begins, and the lock a SQL sink takes is held only for the write itself,
-  not while the API is paged;
+  column order: tuples pickle quicker than dicts) in one anonymous temporary
+  file, kept apart per (table, day), read back once the stream has ended.
+  An error in the record iterator (the API failing mid-window) surfaces
+  before any transaction or object write begins, and the lock a SQL sink
+  takes is held only for the write itself, not while the API is paged;
 - :func:`stream` hands each flushed batch, widened to the columns known so
   far, to a callback at once: for a database that stores rows in its own
   process (PostgreSQL) while this one goes on parsing, inside a transaction
   that an error rolls back.
 
-Memory holds at most ``buffer_rows`` records either way.
+Memory holds at most ``buffer_rows`` records either way. A record's row
+(:func:`row_reference`) and a batch's type check (:func:`.schema.first_misfit`)
+run their fast versions (:mod:`airflow_provider_codex._fast`) unless the switch
+says otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import operator
 import os
 import pickle
 import sqlite3
@@ -52,14 +53,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any, TypeVar
 
+from airflow_provider_codex import _fast
+from airflow_provider_codex._fast import checks as fast_checks
+from airflow_provider_codex._fast.rows import row_reader
 from airflow_provider_codex.sinks.base import ReplaceResult
+from airflow_provider_codex.tables import schema
 from airflow_provider_codex.tables._rows import text_or_json
 from airflow_provider_codex.tables.schema import (
     ColumnType,
     Record,
     TableSpec,
     Tagged,
-    first_misfit,
     fits,
     infer_type,
     merge_types,
@@ -80,6 +84,21 @@ KEY_CACHE_KIB = 16 * 1024
 #: A staged row: the spec's column values in order, then (only when the record had
 #: fields beyond the spec's columns) one dict of those fields.
 Row = tuple[Any, ...]
+
+#: ``read(record) -> (row, only_columns)``: the record's values in its table's column order (null
+#: for a column it lacks), and whether it holds no field beyond those columns.
+RowReader = Callable[[Record], tuple[Row, bool]]
+
+
+def row_reference(columns: tuple[str, ...]) -> RowReader:
+    """How a record becomes a staged row, column by column (:mod:`airflow_provider_codex._fast.rows` is faster)."""
+    known = frozenset(columns)
+
+    def read(record: Record) -> tuple[Row, bool]:
+        return tuple(map(record.get, columns)), known.issuperset(record)
+
+    return read
+
 
 #: The type the destination already has for an extra column of a table: ``(table, column)`` -> type,
 #: ``None`` when it has no such column (or cannot say).
@@ -199,22 +218,14 @@ class StagedTable:
         if not self.extra_types:  # no extra column: no row carries extra fields (see _Stager._extras)
             return batch
         width, extra = len(self.spec.columns), list(self.extra_types)
-        nulls = (None,) * len(extra)
         textual = [i for i, column in enumerate(extra) if self.extra_types[column] in _TEXTUAL]
-        if not textual:
-            return [
-                row[:width] + tuple(map(row[width].get, extra)) if len(row) > width else row + nulls for row in batch
-            ]
         out = []
         for row in batch:
-            if len(row) > width:
-                values = list(map(row[width].get, extra))
-                for i in textual:
-                    values[i] = text_or_json(values[i])
-                row = row[:width] + tuple(values)
-            else:
-                row = row + nulls
-            out.append(row)
+            fields = row[width] if len(row) > width else {}
+            values = [fields.get(column) for column in extra]
+            for i in textual:
+                values[i] = text_or_json(values[i])
+            out.append(row[:width] + tuple(values))
         return out
 
     def records(self, day: date) -> Iterator[list[Record]]:
@@ -230,6 +241,11 @@ class StagedTable:
             deleted=deleted,
             duplicates_skipped=self.duplicates,
         )
+
+
+def _row_reader(columns: tuple[str, ...]) -> RowReader:
+    reference = row_reference(columns)
+    return row_reader(columns, reference) if _fast.ENABLED else reference
 
 
 def check_days(days: Iterable[date]) -> tuple[date, ...]:
@@ -275,10 +291,8 @@ class _Stager:
         # ``memory_keys`` they go to disk (_KeySet).
         self._seen: dict[str, _KeySet] = {s.name: _KeySet(memory_keys) for s in specs if s.deduplicate}
         self._known = {s.name: frozenset(s.column_names) for s in specs}
-        self._columns = {s.name: tuple(s.column_names) for s in specs}
-        # The row of a record that holds every column, in one C call. (``itemgetter`` of one name
-        # returns the bare value: a one-column table has no getter and takes the general path.)
-        self._getters = {s.name: operator.itemgetter(*s.column_names) for s in specs if len(s.columns) > 1}
+        self._readers = {s.name: _row_reader(tuple(s.column_names)) for s in specs}
+        self._first_misfit = fast_checks.first_misfit if _fast.ENABLED else schema.first_misfit
         self._destination = destination
         # The columns whose values a batch checks: all but the partition's, which run() checks per record.
         self._checked = {
@@ -286,8 +300,7 @@ class _Stager:
         }
 
     def run(self, tagged: Iterable[Tagged]) -> None:
-        tables, known, seen, buffers, columns = self.tables, self._known, self._seen, self._buffers, self._columns
-        getters = self._getters
+        tables, readers, seen, buffers = self.tables, self._readers, self._seen, self._buffers
         workspace_id, day_set = self.workspace_id, self.day_set
         for name, record in tagged:
             table = tables.get(name)
@@ -305,12 +318,7 @@ class _Stager:
                 if not keys.add(key):
                     table.duplicates += 1
                     continue
-            try:
-                row = getters[name](record)  # every column present: the flatteners' records
-                only_columns = len(record) == len(row)
-            except KeyError:  # a column missing from the record (or a one-column table)
-                row = tuple(map(record.get, columns[name]))
-                only_columns = known[name].issuperset(record)
+            row, only_columns = readers[name](record)
             if not only_columns and (extras := self._extras(table, record)):
                 row += (extras,)
             table.inserted[day] += 1
@@ -355,7 +363,7 @@ class _Stager:
         """Refuse a batch holding a value that does not fit its column (see :func:`.schema.first_misfit`)."""
         columns = list(zip(*batch, strict=False))  # a row may carry its extra fields last: not checked here
         for index, name, kind in self._checked[table.name]:
-            bad = first_misfit(kind, columns[index])
+            bad = self._first_misfit(kind, columns[index])
             if bad is not None:
                 spec, row = table.spec, batch[bad]
                 key = {column: row[spec.column_names.index(column)] for column in spec.key}

@@ -25,12 +25,9 @@ records come, and once the first batch has passed them the transaction opens
 (tables created, days locked and deleted) and a worker thread
 (:mod:`._background`) copies every batch as it is flushed, while this
 thread goes on with the API's next pages. The server parses and stores rows
-on its own core, the days' ``DELETE`` included: for a day of compliance
-events that took the load from 33 s to 21 s into an empty table, 29-32 s to
-25-26 s replacing a loaded day (``bench/profile_load.py compliance_events
-[--reload]``). An error anywhere
-rolls the whole transaction back; the lock covers only the days replaced, so
-other days of the table load meanwhile.
+on its own core, the days' ``DELETE`` included (figures: ``bench/RESULTS.md``,
+changes 12 and 13). An error anywhere rolls the whole transaction back; the
+lock covers only the days replaced, so other days of the table load meanwhile.
 
 A load that comes in parts (a deferrable task that waits out a long rate
 limit between them, :meth:`SqlSink.load_part`) must not show a reader a part
@@ -54,6 +51,8 @@ from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
+from airflow_provider_codex import _fast
+from airflow_provider_codex._fast import adapters as fast_adapters
 from airflow_provider_codex.sinks._background import BackgroundWriter
 from airflow_provider_codex.sinks._staging import (
     DEFAULT_BUFFER_ROWS,
@@ -66,7 +65,7 @@ from airflow_provider_codex.sinks._staging import (
     stream,
 )
 from airflow_provider_codex.sinks.base import ReplaceResult, Stage, TableSink
-from airflow_provider_codex.sinks.sql_dialects import Adapter, Dialect, dialect_named, index_name
+from airflow_provider_codex.sinks.sql_dialects import Adapter, Dialect, adapt_rows, dialect_named, index_name
 from airflow_provider_codex.tables.schema import ColumnType, TableSpec, Tagged, merge_types, validate_identifier
 
 log = logging.getLogger(__name__)
@@ -528,31 +527,11 @@ class SqlSink(TableSink):
         adapters: Sequence[tuple[int, Adapter]],
         name: str,
     ) -> Iterator[Sequence[Sequence[Any]]]:
-        """The staged rows, adapted, in batches of ``batch_size``.
-
-        Column by column, and a value that is the very object the previous row
-        had (the load's ``workspace_id``, ``day`` and ``loaded_at`` on every
-        row) reuses its adapted value: adapters are pure, and most rows would
-        otherwise pay for formatting the same timestamp again.
-        """
+        """The staged rows, adapted (:func:`.sql_dialects.adapt_rows`), in batches of ``batch_size``."""
+        adapt = fast_adapters.adapt_rows if _fast.ENABLED else adapt_rows
         for batch in rebatch(rows, self.batch_size):
-            if not adapters:
-                log.debug("%s: a batch of %d rows", name, len(batch))
-                yield batch
-                continue
-            out = [list(row) for row in batch]
-            for i, adapt in adapters:
-                last: Any = None
-                last_adapted: Any = None
-                for row in out:
-                    value = row[i]
-                    if value is None:
-                        continue
-                    if value is not last:
-                        last, last_adapted = value, adapt(value)
-                    row[i] = last_adapted
-            log.debug("%s: a batch of %d rows", name, len(out))
-            yield out
+            log.debug("%s: a batch of %d rows", name, len(batch))
+            yield adapt(batch, adapters) if adapters else batch
 
     def _ensure(self, conn: Any, cur: Any, spec: TableSpec, columns: Sequence[tuple[str, ColumnType]]) -> None:
         """Create the table, or add missing columns and widen extra ones; tolerate a concurrent load doing the same.

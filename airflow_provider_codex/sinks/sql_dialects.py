@@ -55,7 +55,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -92,6 +92,20 @@ def _iso(value: Any) -> Any:
 
 def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def adapt_rows(batch: Sequence[Sequence[Any]], adapters: Sequence[tuple[int, Adapter]]) -> list[list[Any]]:
+    """The rows of ``batch`` with the non-null values of column ``i`` passed through its adapter.
+
+    The reference, value by value; bulk writes run :func:`airflow_provider_codex._fast.adapters.adapt_rows`,
+    which calls an adapter once per run of the very same object.
+    """
+    out = [list(row) for row in batch]
+    for row in out:
+        for i, adapt in adapters:
+            if row[i] is not None:
+                row[i] = adapt(row[i])
+    return out
 
 
 def type_name(sql_type: str) -> str:
@@ -338,7 +352,7 @@ class SqliteDialect(Dialect):
     )
     if_not_exists: bool = True
     # WITHOUT ROWID keeps one B-tree instead of a table and a key index, and a day's rows side by
-    # side, so a replace deletes and inserts one range: the 30-day analytics load took 6% less time.
+    # side, so a replace deletes and inserts one range (bench/RESULTS.md, change 11).
     # The other tables (compliance events, keyed by event id, with rows of kilobytes, which SQLite
     # advises against clustering) keep their rowid.
     partition_keyed_options: str = " WITHOUT ROWID"
@@ -413,8 +427,8 @@ class PostgresDialect(Dialect):
     # PostgreSQL text and JSONB refuse NUL characters: one in a task title or a tool input would
     # fail the whole day's load, on every retry. They become U+FFFD, the replacement character.
     # Dates and timestamps go as ISO text, which the server parses as it would psycopg's own
-    # rendering: formatting an aware datetime in Python costs half of psycopg's dumper, and the
-    # sink formats the load's ``day`` and ``loaded_at`` once per batch instead of once per row.
+    # rendering, for less than psycopg's dumper costs (bench/RESULTS.md, change 9), and the load's
+    # ``day`` and ``loaded_at`` are formatted once a run of rows (airflow_provider_codex._fast.adapters).
     adapters: Mapping[ColumnType, Adapter] = field(
         default_factory=lambda: MappingProxyType(
             {_T.TEXT: _pg_text, _T.JSON: _pg_json, _T.DATE: _iso, _T.TIMESTAMP: _iso}
@@ -463,8 +477,8 @@ class PostgresDialect(Dialect):
         if driver is None:  # another driver: plain inserts
             return super().write_batches(cur, schema, table, columns, batches, placeholder)
         sql = f"COPY {self.qualify(schema, table)} ({', '.join(map(self.quote, columns))}) FROM STDIN"
-        written = 0
         if driver == "psycopg":
+            written = 0
             with cur.copy(sql) as copy:
                 write_row = copy.write_row
                 for rows in batches:
@@ -472,15 +486,9 @@ class PostgresDialect(Dialect):
                         write_row(row)
                     written += len(rows)
             return written
-
-        def counted() -> Iterator[Sequence[Any]]:
-            nonlocal written
-            for rows in batches:
-                yield from rows
-                written += len(rows)
-
-        cur.copy_expert(sql, CopyText(counted()))
-        return written
+        text = CopyText(row for rows in batches for row in rows)
+        cur.copy_expert(sql, text)
+        return text.rows_read
 
 
 def copy_driver(cur: Any) -> str | None:

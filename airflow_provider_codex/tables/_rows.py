@@ -12,19 +12,23 @@ any shape, and routes the fields the shape does not know:
   ``{"path.to.field": value}``.
 
 Nothing here validates a row field by field: rows come by the hundred thousand.
+For the same reason ``Shape.fill`` runs the plain :meth:`Shape.fill_reference`'s
+steps compiled per shape (:mod:`airflow_provider_codex._fast.fill`), unless the
+one switch (``CODEX_FAST_PATHS=0``) says otherwise.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from airflow_provider_codex import _json
+from airflow_provider_codex import _fast, _json
+from airflow_provider_codex._fast.fill import Fill, FillHelpers, compile_fill
 from airflow_provider_codex.tables.content import ContentPolicy
 from airflow_provider_codex.tables.schema import (
     CONTRACT_HINT,
@@ -176,38 +180,41 @@ class Shape:
 
     def __init__(self, spec: TableSpec, fields: Iterable[Field], ignored: Collection[str] = ()) -> None:
         """``ignored``: fields handled elsewhere, ``"name"`` or ``"container.name"``."""
-        fields = tuple(fields)
         self.spec = spec
-        self._top = tuple((f.column, f.path[0], f.key) for f in fields if len(f.path) == 1)
+        self.fields = tuple(fields)
+        self.ignored = tuple(ignored)
+        self._top = tuple((f.column, f.path[0], f.key) for f in self.fields if len(f.path) == 1)
         nested: dict[str, list[tuple[str, str, bool]]] = {}
-        for f in fields:
+        for f in self.fields:
             if len(f.path) == 2:
                 nested.setdefault(f.path[0], []).append((f.column, f.path[1], f.key))
         self._nested = tuple((name, tuple(cols)) for name, cols in nested.items())
-        ignored_nested = [tuple(i.split(".", 1)) for i in ignored if "." in i]
-        self._known_top = frozenset(i for i in ignored if "." not in i) | {p for _, p, _ in self._top} | set(nested)
+        ignored_nested = [tuple(i.split(".", 1)) for i in self.ignored if "." in i]
+        self._known_top = (
+            frozenset(i for i in self.ignored if "." not in i) | {p for _, p, _ in self._top} | set(nested)
+        )
         self._known_nested = {
             name: frozenset(p for _, p, _ in cols) | {i[1] for i in ignored_nested if i[0] == name}
             for name, cols in nested.items()
         }
-        self.key_columns = tuple(f.column for f in fields if f.key)
+        self.key_columns = tuple(f.column for f in self.fields if f.key)
         self._reserved = frozenset(spec.column_names)
         self._extra_names: dict[tuple[str, str], str | None] = {}
-        self._fill = self._compiled()
+        #: :meth:`fill_reference`, or the same steps compiled for this shape (:mod:`airflow_provider_codex._fast`).
+        self.fill: Fill = self.fill_reference
+        if _fast.ENABLED:
+            helpers = FillHelpers(key_text, json_text, _json_extra, self._extras)
+            self.fill = compile_fill(
+                spec.name, self._top, self._nested, self._known_top, self._known_nested, helpers, EXTRA_JSON
+            )
 
-    def fill(self, record: Record, obj: Mapping[str, Any]) -> Record:
+    def fill_reference(self, record: Record, obj: Mapping[str, Any]) -> Record:
         """Add the columns of ``obj`` (and its unknown fields) to ``record``; return it.
 
         Every column of the shape is assigned, null when ``obj`` lacks it, and so is
         ``extra_json``: a record that holds each of its table's columns and nothing
         else is staged without a check per field (:mod:`..sinks._staging`).
-
-        Runs :meth:`_compiled`: the same steps as :meth:`fill_slow`, unrolled for this shape.
         """
-        return self._fill(record, obj)
-
-    def fill_slow(self, record: Record, obj: Mapping[str, Any]) -> Record:
-        """The reference implementation of :meth:`fill`, one loop per kind of field."""
         for column, name, is_key in self._top:
             value = obj.get(name)
             record[column] = key_text(value) if is_key else value
@@ -229,51 +236,6 @@ class Shape:
         extra = record.get(EXTRA_JSON)
         record[EXTRA_JSON] = json_text(extra) if isinstance(extra, dict) else extra
         return record
-
-    def _compiled(self) -> Callable[[Record, Mapping[str, Any]], Record]:
-        """:meth:`fill_slow` as straight-line code: rows come by the hundred thousand.
-
-        The source is built from this shape's own column and field names (validated
-        identifiers and the contract's field names, written with ``repr``).
-        """
-        lines = ["def fill(record, obj):", "    get = obj.get"]
-
-        def assign(target: str, getter: str, column: str, name: str, is_key: bool) -> None:
-            value = f"{getter}({name!r})"
-            lines.append(f"{target}record[{column!r}] = {f'key_text({value})' if is_key else value}")
-
-        for column, name, is_key in self._top:
-            assign("    ", "get", column, name, is_key)
-        scope: dict[str, Any] = {
-            "key_text": key_text,
-            "json_text": json_text,
-            "json_extra": _json_extra,
-            "extras": self._extras,
-            "known_top": self._known_top,
-            "EXTRA_JSON": EXTRA_JSON,
-        }
-        for index, (container, cols) in enumerate(self._nested):
-            scope[f"known_{index}"] = self._known_nested[container]
-            lines += [f"    sub = get({container!r})", "    if isinstance(sub, dict):", "        sub_get = sub.get"]
-            for column, name, is_key in cols:
-                assign("        ", "sub_get", column, name, is_key)
-            lines += [
-                f"        if not known_{index}.issuperset(sub):",
-                f"            extras(record, sub, known_{index}, {container!r})",
-                "    else:",
-                *(f"        record[{c!r}] = {(key_text(None) if is_key else None)!r}" for c, _, is_key in cols),
-                "        if sub is not None:",
-                f"            json_extra(record, {container!r}, sub)",
-            ]
-        lines += [
-            "    if not known_top.issuperset(obj):",
-            "        extras(record, obj, known_top, '')",
-            "    extra = record.get(EXTRA_JSON)",
-            "    record[EXTRA_JSON] = json_text(extra) if isinstance(extra, dict) else extra",
-            "    return record",
-        ]
-        exec(compile("\n".join(lines), f"<fill {self.spec.name}>", "exec"), scope)  # noqa: S102 - our own names
-        return scope["fill"]  # type: ignore[no-any-return]
 
     def _extras(self, record: Record, obj: Mapping[str, Any], known: frozenset[str], prefix: str) -> None:
         for name, value in obj.items():

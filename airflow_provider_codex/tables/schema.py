@@ -158,37 +158,13 @@ def fits(kind: ColumnType, value: Any) -> bool:
 def first_misfit(kind: ColumnType, values: Sequence[Any]) -> int | None:
     """The index of the first value of ``values`` (a column of a batch) that does not :func:`fits`; ``None``: all fit.
 
-    Vectorized: one pass collects the values' types, one or two more check the
-    numbers' range; only a column that fails that goes value by value, to find
-    the culprit (or to find that a float beyond 64 bits was only large).
+    The reference, value by value; staging runs :func:`airflow_provider_codex._fast.checks.first_misfit`,
+    the same answer from a few passes over the whole column.
     """
-    allowed, excluded = VALUE_TYPES[kind]
-    types = set(map(type, values))
-    types.discard(type(None))
-    if not types:
-        return None
-    if all(issubclass(t, allowed) and not issubclass(t, excluded) for t in types):
-        floats = any(issubclass(t, float) for t in types)
-        ints = any(issubclass(t, int) and not issubclass(t, bool) for t in types)
-        if (not floats or _finite(values)) and (not ints or _within_64_bits(values)):
-            return None
     for index, value in enumerate(values):
         if value is not None and not fits(kind, value):
             return index
     return None
-
-
-def _finite(values: Sequence[Any]) -> bool:
-    """Whether a column of numbers and nulls is finite: inf and NaN spread into a sum (``False``: look closer)."""
-    try:
-        return math.isfinite(sum(filter(None, values), 0.0))  # filter(None, …) drops nulls and zeros
-    except OverflowError:  # an int too large for a float
-        return False
-
-
-def _within_64_bits(values: Sequence[Any]) -> bool:
-    """Whether the numbers of a column of numbers and nulls are within 64 bits (``False``: look closer)."""
-    return bool(min(filter(None, values), default=0) >= INT64_MIN and max(filter(None, values), default=0) <= INT64_MAX)
 
 
 def infer_type(value: Any) -> ColumnType | None:
