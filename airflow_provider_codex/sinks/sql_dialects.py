@@ -122,22 +122,26 @@ def index_name(table: str, suffix: str = "by_day") -> str:
     return validate_identifier(name, "index name")
 
 
+def _sql_types(text: str, integer: str, real: str, timestamp: str, json: str) -> Mapping[ColumnType, str]:
+    """A dialect's SQL type for each column type (every dialect has BOOLEAN and DATE), as a field default."""
+    names = {
+        _T.TEXT: text,
+        _T.INTEGER: integer,
+        _T.FLOAT: real,
+        _T.BOOLEAN: "BOOLEAN",
+        _T.DATE: "DATE",
+        _T.TIMESTAMP: timestamp,
+        _T.JSON: json,
+    }
+    return field(default_factory=lambda: dict(names))
+
+
 @dataclass(frozen=True)
 class Dialect:
     """The generic (ANSI) dialect; subclasses change what their database does differently."""
 
     name: str = "generic"
-    types: Mapping[ColumnType, str] = field(
-        default_factory=lambda: {
-            _T.TEXT: "TEXT",
-            _T.INTEGER: "BIGINT",
-            _T.FLOAT: "DOUBLE PRECISION",
-            _T.BOOLEAN: "BOOLEAN",
-            _T.DATE: "DATE",
-            _T.TIMESTAMP: "TIMESTAMP",
-            _T.JSON: "TEXT",
-        }
-    )
+    types: Mapping[ColumnType, str] = _sql_types("TEXT", "BIGINT", "DOUBLE PRECISION", "TIMESTAMP", "TEXT")
     key_text_type: str = "VARCHAR(255)"
     adapters: Mapping[ColumnType, Adapter] = field(default_factory=lambda: MappingProxyType({_T.TIMESTAMP: _naive_utc}))
     if_not_exists: bool = False
@@ -335,17 +339,7 @@ class Dialect:
 @dataclass(frozen=True)
 class SqliteDialect(Dialect):
     name: str = "sqlite"
-    types: Mapping[ColumnType, str] = field(
-        default_factory=lambda: {
-            _T.TEXT: "TEXT",
-            _T.INTEGER: "INTEGER",
-            _T.FLOAT: "REAL",
-            _T.BOOLEAN: "BOOLEAN",
-            _T.DATE: "DATE",
-            _T.TIMESTAMP: "TIMESTAMP",
-            _T.JSON: "TEXT",
-        }
-    )
+    types: Mapping[ColumnType, str] = _sql_types("TEXT", "INTEGER", "REAL", "TIMESTAMP", "TEXT")
     key_text_type: str = "TEXT"
     adapters: Mapping[ColumnType, Adapter] = field(
         default_factory=lambda: MappingProxyType({_T.DATE: _iso, _T.TIMESTAMP: _iso})
@@ -412,17 +406,7 @@ class SqliteDialect(Dialect):
 @dataclass(frozen=True)
 class PostgresDialect(Dialect):
     name: str = "postgresql"
-    types: Mapping[ColumnType, str] = field(
-        default_factory=lambda: {
-            _T.TEXT: "TEXT",
-            _T.INTEGER: "BIGINT",
-            _T.FLOAT: "DOUBLE PRECISION",
-            _T.BOOLEAN: "BOOLEAN",
-            _T.DATE: "DATE",
-            _T.TIMESTAMP: "TIMESTAMPTZ",
-            _T.JSON: "JSONB",
-        }
-    )
+    types: Mapping[ColumnType, str] = _sql_types("TEXT", "BIGINT", "DOUBLE PRECISION", "TIMESTAMPTZ", "JSONB")
     key_text_type: str = "TEXT"
     # PostgreSQL text and JSONB refuse NUL characters: one in a task title or a tool input would
     # fail the whole day's load, on every retry. They become U+FFFD, the replacement character.
@@ -504,17 +488,7 @@ def copy_driver(cur: Any) -> str | None:
 @dataclass(frozen=True)
 class MySqlDialect(Dialect):
     name: str = "mysql"
-    types: Mapping[ColumnType, str] = field(
-        default_factory=lambda: {
-            _T.TEXT: "LONGTEXT",
-            _T.INTEGER: "BIGINT",
-            _T.FLOAT: "DOUBLE",
-            _T.BOOLEAN: "BOOLEAN",
-            _T.DATE: "DATE",
-            _T.TIMESTAMP: "DATETIME(6)",
-            _T.JSON: "JSON",
-        }
-    )
+    types: Mapping[ColumnType, str] = _sql_types("LONGTEXT", "BIGINT", "DOUBLE", "DATETIME(6)", "JSON")
     key_text_type: str = "VARCHAR(191)"
     if_not_exists: bool = True
     table_options: str = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
