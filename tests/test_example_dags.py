@@ -34,6 +34,7 @@ def test_example_dags_load_without_errors_or_warnings(no_network):
         "codex_analytics_monthly_history",
         "codex_compliance_daily",
         "codex_downstream_summary",
+        "codex_all_workspaces_daily",
     }
     for dag in bag.dags.values():
         api_tasks = [t for t in dag.tasks if t.task_type.startswith("Codex")]
@@ -71,3 +72,19 @@ assert not loaded, loaded
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_all_workspaces_maps_every_sensor_and_load_over_its_connections():
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    from airflow_provider_codex.datasets import ANALYTICS_DATASETS
+    from airflow_provider_codex.transfers.base import table_asset
+
+    dag = DagBag(dag_folder=str(EXAMPLES)).dags["codex_all_workspaces_daily"]
+    codex = [t for t in dag.tasks if t.task_type.startswith("Codex")]
+    assert codex and all(isinstance(t, MappedOperator) for t in codex)
+    loads = {t.task_id: t for t in codex if t.task_type == "CodexToSqlOperator"}
+    assert set(loads) == {f"load_{d}" for d in (*ANALYTICS_DATASETS, "compliance_events")}
+    # a mapped load declares its tables' Assets, so downstream DAGs can schedule on them
+    assert table_asset("codex_usage_user_daily") in loads["load_usage"].outlets

@@ -142,9 +142,33 @@ class CodexLoadOperator(BaseOperator):
         """Where the data went, for the Asset events' extra."""
         raise NotImplementedError
 
+    @classmethod
+    def tables_written(cls, dataset: Dataset, arguments: Mapping[str, Any]) -> list[str]:
+        """The tables (or archive folder) a load of ``dataset`` writes, given the operator's arguments."""
+        return [spec.name for spec in dataset.tables]
+
+    # the tables' Assets, declared as outlets, mapped or not
+
+    @classmethod
+    def outlets_for(cls, dataset: str, arguments: Mapping[str, Any]) -> list[Any]:
+        """``arguments["outlets"]`` and the Asset of every table a load of ``dataset`` writes, each once."""
+        outlets = list(arguments.get("outlets") or [])
+        assets = [table_asset(name) for name in cls.tables_written(get_dataset(dataset), arguments)]
+        return outlets + [asset for asset in assets if asset not in outlets]
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``BaseOperator.partial``, with the tables' Assets as outlets, so a mapped load declares them too.
+
+        (Airflow builds a mapped task's outlets from these arguments, never from ``__init__``.)
+        """
+        if isinstance(kwargs.get("dataset"), str):
+            kwargs["outlets"] = cls.outlets_for(kwargs["dataset"], kwargs)
+        return super().partial(**kwargs)
+
     def table_names(self, dataset: Dataset) -> list[str]:
         """The tables (or archive folder) this operator writes."""
-        return [spec.name for spec in dataset.tables]
+        return self.tables_written(dataset, vars(self))
 
     # the run
 

@@ -7,7 +7,7 @@ came (content included), one folder per day, each day replaced whole.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from airflow.sdk import ObjectStoragePath
@@ -16,7 +16,7 @@ from airflow_provider_codex.datasets import Dataset
 from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.load import Checkpoint, LoadSummary, archive_log_files
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, LogFileArchive
-from airflow_provider_codex.transfers.base import CodexLoadOperator, ContentPolicyArg, table_asset
+from airflow_provider_codex.transfers.base import CodexLoadOperator, ContentPolicyArg
 from airflow_provider_codex.windows import Window
 
 
@@ -41,18 +41,24 @@ class CodexLogFilesToStorageOperator(CodexLoadOperator):
         *,
         path: str | ObjectStoragePath,
         dataset: str = "compliance_events",
-        outlets: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if dataset != "compliance_events":
             raise ValueError(
                 f"the archive stores compliance log files: use dataset='compliance_events', not {dataset!r}"
             )
-        super().__init__(dataset=dataset, outlets=[*(outlets or []), table_asset(LOG_FILES_FOLDER)], **kwargs)
+        kwargs["outlets"] = self.outlets_for(dataset, kwargs)
+        super().__init__(dataset=dataset, **kwargs)
         self.path = str(path)
 
-    def table_names(self, dataset: Dataset) -> list[str]:
+    @classmethod
+    def tables_written(cls, dataset: Dataset, arguments: Mapping[str, Any]) -> list[str]:
         return [LOG_FILES_FOLDER]
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        kwargs.setdefault("dataset", "compliance_events")
+        return super().partial(**kwargs)
 
     def destination(self) -> dict[str, Any]:
         return {"path": self.path, "format": "verbatim"}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_codex.datasets import Dataset, get_dataset
+from airflow_provider_codex.datasets import Dataset
 from airflow_provider_codex.sinks import SqlSink
-from airflow_provider_codex.transfers.base import CodexLoadOperator, table_asset
+from airflow_provider_codex.transfers.base import CodexLoadOperator
 
 
 class CodexToSqlOperator(CodexLoadOperator):
@@ -32,18 +32,18 @@ class CodexToSqlOperator(CodexLoadOperator):
         sql_conn_id: str,
         schema: str | None = None,
         table_prefix: str = "",
-        outlets: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        dataset = get_dataset(kwargs["dataset"])
-        assets = [table_asset(f"{table_prefix}{spec.name}") for spec in dataset.tables]
-        super().__init__(outlets=[*(outlets or []), *assets], **kwargs)
+        kwargs["outlets"] = self.outlets_for(kwargs["dataset"], {**kwargs, "table_prefix": table_prefix})
+        super().__init__(**kwargs)
         self.sql_conn_id = sql_conn_id
         self.schema = schema
         self.table_prefix = table_prefix
 
-    def table_names(self, dataset: Dataset) -> list[str]:
-        return [f"{self.table_prefix}{name}" for name in super().table_names(dataset)]
+    @classmethod
+    def tables_written(cls, dataset: Dataset, arguments: Mapping[str, Any]) -> list[str]:
+        prefix = arguments.get("table_prefix") or ""
+        return [f"{prefix}{spec.name}" for spec in dataset.tables]
 
     def destination(self) -> dict[str, Any]:
         return {"sql_conn_id": self.sql_conn_id, "schema": self.schema}

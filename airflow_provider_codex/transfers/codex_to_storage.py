@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_codex.datasets import get_dataset
 from airflow_provider_codex.sinks import StorageSink
-from airflow_provider_codex.transfers.base import CodexLoadOperator, table_asset
+from airflow_provider_codex.transfers.base import CodexLoadOperator
 
 
 class CodexToStorageOperator(CodexLoadOperator):
@@ -31,12 +30,10 @@ class CodexToStorageOperator(CodexLoadOperator):
         *,
         path: str | ObjectStoragePath,
         file_format: Literal["jsonl", "parquet"] = "jsonl",
-        outlets: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        dataset = get_dataset(kwargs["dataset"])
-        assets = [table_asset(spec.name) for spec in dataset.tables]
-        super().__init__(outlets=[*(outlets or []), *assets], **kwargs)
+        kwargs["outlets"] = self.outlets_for(kwargs["dataset"], kwargs)
+        super().__init__(**kwargs)
         self.path = str(path)
         self.file_format = file_format
 
