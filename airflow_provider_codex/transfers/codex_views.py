@@ -11,7 +11,7 @@ Asset events, and reports one Asset event per view table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -30,7 +30,7 @@ from airflow_provider_codex.views import (
     days_from_asset_events,
     write_exports,
 )
-from airflow_provider_codex.windows import WindowError, lookback_days_from, window_from_context
+from airflow_provider_codex.windows import Window, WindowError, lookback_days_from, window_from_context
 
 
 def view_assets(table_prefix: str = "") -> list[Any]:
@@ -50,6 +50,22 @@ def triggering_extras(context: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return extras
 
 
+def window_of_events(extras: Iterable[Mapping[str, Any]]) -> Window | None:
+    """The days the triggering loads covered, first to last (``None`` when no event says).
+
+    An Asset-triggered run has no data interval of its own: it rebuilds what
+    the loads that triggered it replaced (a backfill's runs included).
+    """
+    starts, ends = [], []
+    for extra in extras:
+        if extra.get("start") and extra.get("end"):
+            starts.append(date.fromisoformat(str(extra["start"])))
+            ends.append(date.fromisoformat(str(extra["end"])))
+    if not starts:
+        return None
+    return Window.of_days(min(starts), max(ends) - timedelta(days=1))
+
+
 class CodexGovernanceViewsOperator(BaseOperator):
     """Rebuild the Codex dashboards and exports for a window, in the database the loads wrote.
 
@@ -60,7 +76,9 @@ class CodexGovernanceViewsOperator(BaseOperator):
     :param sql_conn_id: the connection the loads wrote to (templated).
     :param schema: the schema (MySQL: database) of the tables, as the loads had it.
     :param table_prefix: the loads' table prefix; the views get it too.
-    :param start: first day (templated); with ``end``, overrides the run's data interval.
+    :param start: first day (templated); with ``end``, overrides the run's data interval. Without
+        both, a run triggered by the loads' Asset events rebuilds the days those loads covered
+        (first to last), else the run's data interval as the loads have it.
     :param end: day after the last day (exclusive, templated).
     :param lookback_days: also rebuild this many days before the window.
     :param workspace_id: the workspace; default the ``codex_conn_id`` connection's.
@@ -117,10 +135,15 @@ class CodexGovernanceViewsOperator(BaseOperator):
         self.export_formats = tuple(export_formats)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        extras = triggering_extras(context)
+        start, end = self.start or None, self.end or None  # a template that rendered empty: not given
         try:
-            window = window_from_context(
-                context, start=self.start, end=self.end, lookback_days=lookback_days_from(self.lookback_days)
-            )
+            lookback_days = lookback_days_from(self.lookback_days)
+            events_window = window_of_events(extras) if start is None and end is None else None
+            if events_window is not None:
+                window = events_window.widened(lookback_days) if lookback_days else events_window
+            else:
+                window = window_from_context(context, start=start, end=end, lookback_days=lookback_days)
         except WindowError as bad:
             raise AirflowFailException(f"WindowError: {bad}") from bad
         workspace_id = self.workspace_id or CodexHook(self.codex_conn_id).config.workspace_id
@@ -129,7 +152,7 @@ class CodexGovernanceViewsOperator(BaseOperator):
                 f"connection {self.codex_conn_id!r} has no workspace_id (the analytics tables are per workspace): "
                 "pass workspace_id to the views operator"
             )
-        loaded = days_from_asset_events(triggering_extras(context))
+        loaded = days_from_asset_events(extras)
         sink = SqlSink.from_conn_id(self.sql_conn_id, schema=self.schema, table_prefix=self.table_prefix)
         self.log.info("Building the governance views of %s for %s", workspace_id, window)
         built = build_views(sink, workspace_id, window, registry=self.registry, loaded=loaded)

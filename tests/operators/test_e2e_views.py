@@ -20,13 +20,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 from codex_e2e import SqlDestination, asset_events, days_of
 from codex_testing.sandbox import RunningSandbox
 
+from airflow_provider_codex.sinks import SqlSink
 from airflow_provider_codex.tables import ColumnType
 from airflow_provider_codex.transfers.base import table_asset
 from airflow_provider_codex.transfers.codex_views import CodexGovernanceViewsOperator
-from airflow_provider_codex.views import VIEWS, VIEWS_BY_NAME
+from airflow_provider_codex.views import VIEWS, VIEWS_BY_NAME, build_views
+from airflow_provider_codex.windows import Window
 
 #: The default registry's products, written out for the surfaces the sandbox serves.
 PRODUCT_OF = {
@@ -269,6 +272,17 @@ def test_views_equal_the_figures_served_once_per_key(
     export.mkdir()
     for day in QUIET:
         assert sandbox.data.usage_rows(day) == [] and sandbox.data.code_review_rows(day) == []
+    # the data holds users on two products, and on two surfaces of one: distinct counts are not sums
+    served = Served(sandbox, set(days_of(*LOAD_SECOND)))
+    users = [served.users(day) for day in days_of(*LOAD_SECOND)]
+    assert any(sum(len(u[p]) for p in PRODUCTS if p != "all") > len(u["all"]) for u in users)
+    two_ide = [
+        row
+        for day in days_of(*LOAD_SECOND)
+        for row in sandbox.data.usage_rows(day)
+        if sum(PRODUCT_OF.get(c["client_id"]) == "ide" for c in row["clients"]) > 1
+    ]
+    assert two_ide, "no user on two IDE surfaces in a day: pick other days"
 
     first_events = load(test_dags, dest, LOAD_FIRST)
     loaded = set(days_of(*LOAD_FIRST))
@@ -288,6 +302,10 @@ def test_views_equal_the_figures_served_once_per_key(
     # a rebuild of the first window without any event: the loaded days are remembered, the quiet days stay zeros
     build(dest, VIEW_FIRST, [], f"file://{export}")
     assert_views(dest, Served(sandbox, loaded), every_day)
+    if kind == "sqlite":  # the generic (ANSI) dialect's SQL, over the same database, gives the same views
+        generic = SqlSink(SqliteHook(sqlite_conn_id=dest.conn_id), dialect="generic")
+        build_views(generic, sandbox.workspace_id, Window.of_days(every_day[0], every_day[-1]))
+        assert_views(dest, Served(sandbox, loaded), every_day)
     gap = stored(dest, "codex_view_cli_users", sandbox.workspace_id)[(VIEW_FIRST[0],)]
     zero = stored(dest, "codex_view_cli_users", sandbox.workspace_id)[(QUIET[0],)]
     assert (gap["users"], zero["users"]) == (None, 0)
