@@ -8,7 +8,8 @@ through the same sink, days replaced in one transaction.
 * :mod:`.facts`: the window's figures, by portable SQL;
 * :mod:`.loaded`: which days were loaded (a missing day is a zero there, a gap elsewhere);
 * :mod:`.catalog`: the views, their tables and columns;
-* :mod:`.build`: the rebuild of a window's days; :mod:`.exports`: the files.
+* :mod:`.build`: the rebuild of a window's days; :mod:`.exports`: the files;
+* :mod:`.read`: a view's rows back, for what shows them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from airflow_provider_codex.views.catalog import DASHBOARDS, EXPORTS, VIEWS, VIE
 from airflow_provider_codex.views.exports import FORMATS, export_path, write_exports
 from airflow_provider_codex.views.loaded import LOADED_DAYS, VIEW_DATASETS, days_from_asset_events
 from airflow_provider_codex.views.products import ALL, DEFAULT_PRODUCTS, OTHER, Product, ProductRegistry
+from airflow_provider_codex.views.read import read_view
 
 __all__ = [
     "ALL",
@@ -37,5 +39,6 @@ __all__ = [
     "build_views",
     "days_from_asset_events",
     "export_path",
+    "read_view",
     "write_exports",
 ]

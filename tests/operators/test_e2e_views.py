@@ -28,7 +28,7 @@ from airflow_provider_codex.sinks import SqlSink
 from airflow_provider_codex.tables import ColumnType
 from airflow_provider_codex.transfers.base import table_asset
 from airflow_provider_codex.transfers.codex_views import CodexGovernanceViewsOperator
-from airflow_provider_codex.views import VIEWS, VIEWS_BY_NAME, build_views
+from airflow_provider_codex.views import VIEWS, VIEWS_BY_NAME, build_views, read_view
 from airflow_provider_codex.windows import Window
 
 #: The default registry's products, written out for the surfaces the sandbox serves.
@@ -305,6 +305,19 @@ def test_views_equal_the_figures_served_once_per_key(
     if kind == "sqlite":  # the generic (ANSI) dialect's SQL, over the same database, gives the same views
         generic = SqlSink(SqliteHook(sqlite_conn_id=dest.conn_id), dialect="generic")
         build_views(generic, sandbox.workspace_id, Window.of_days(every_day[0], every_day[-1]))
+        assert_views(dest, Served(sandbox, loaded), every_day)
+        # read_view gives what the plain driver reads, values as Python types, ordered by key
+        by_product = read_view(generic, "codex_view_users_by_product", sandbox.workspace_id, *VIEW_SECOND)
+        want = stored(dest, "codex_view_users_by_product", sandbox.workspace_id)
+        assert [{k: v for k, v in r.items() if k not in ("workspace_id", "built_at")} for r in by_product] == [
+            want[key] for key in sorted(want) if VIEW_SECOND[0] <= key[0] < VIEW_SECOND[1]
+        ]
+        # in a real task (dag.test): the same views, and one Asset event per view in the metadata database
+        conf = {"start": VIEW_SECOND[0].isoformat(), "end": VIEW_SECOND[1].isoformat(), "sql_conn_id": dest.conn_id}
+        dag_run = test_dags["build_sql_views"].test(run_conf={**conf, "path": f"file://{export}"})
+        assert str(dag_run.state) == "success"
+        names = sorted(name for name, _ in asset_events(SimpleNamespace(dag_run=dag_run)))
+        assert names == sorted(f"codex.{v.name}" for v in VIEWS)
         assert_views(dest, Served(sandbox, loaded), every_day)
     gap = stored(dest, "codex_view_cli_users", sandbox.workspace_id)[(VIEW_FIRST[0],)]
     zero = stored(dest, "codex_view_cli_users", sandbox.workspace_id)[(QUIET[0],)]
