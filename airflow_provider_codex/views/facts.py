@@ -146,11 +146,11 @@ class FactReader:
         where, where_params = self.where("u")
         join = " AND ".join(f"c.{q(col)} = u.{q(col)}" for col in ("workspace_id", "day", "user_id"))
         inner = (
-            f"SELECT u.{q('day')} AS d, u.{q('user_id')} AS uid, {product_sql} AS product "  # noqa: S608
+            f"SELECT u.{q('day')} AS d, u.{q('user_id')} AS who, {product_sql} AS product "  # noqa: S608
             f"FROM {self.table(USAGE_USER_DAILY)} u LEFT JOIN {self.table(USAGE_USER_CLIENT_DAILY)} c ON {join} "
             f"WHERE {where}"
         )
-        sql = f"SELECT t.d, t.product, COUNT(DISTINCT t.uid) FROM ({inner}) t GROUP BY t.d, t.product"  # noqa: S608
+        sql = f"SELECT t.d, t.product, COUNT(DISTINCT t.who) FROM ({inner}) t GROUP BY t.d, t.product"  # noqa: S608
         out = {(as_day(d), str(product)): int(n) for d, product, n in self.sink.query(sql, [*params, *where_params])}
         where, where_params = self.where()
         total = (
