@@ -2,8 +2,9 @@
 
 All the work is :func:`~airflow_provider_codex.views.build_views` and
 :func:`~airflow_provider_codex.views.write_exports`; this operator resolves
-the window as the loads do (templated ``start``/``end``/``lookback_days``, else
-the run's data interval), finds the workspace (the ``codex`` connection's,
+the window (templated ``start``/``end``/``lookback_days`` as the loads have
+them; in a run the loads' Asset events triggered, the days those loads
+covered; else the run's data interval), finds the workspace (the ``codex`` connection's,
 like the loads), reads which days the triggering loads replaced from their
 Asset events, and reports one Asset event per view table.
 """
