@@ -118,6 +118,7 @@ def get_provider_info() -> dict[str, Any]:
                 ("Common SQL", "codex_to_sql"),
                 ("Common IO", "codex_to_storage"),
                 ("Common IO", "codex_log_files_to_storage"),
+                ("Common SQL", "codex_views"),
             )
         ],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.codex"]}],

@@ -161,6 +161,43 @@ class SqlSink(TableSink):
         """The physical name of ``spec``'s stage table: the live name and the stage id (shortened past 63)."""
         return index_name(self.table_name(spec), f"stage_{stage.id}")
 
+    # -- reading back (for what is built from the loaded tables) ---------------------
+
+    def qualified_name(self, spec: TableSpec) -> str:
+        """``spec``'s table as SQL text: prefixed, validated, quoted, in the sink's schema."""
+        return self.dialect.qualify(self.schema, self.table_name(spec))
+
+    def sql_day(self, day: date) -> Any:
+        """``day`` as a query parameter compares with the dialect's DATE columns (SQLite: ISO text)."""
+        return self.dialect.adapters.get(ColumnType.DATE, lambda d: d)(day)
+
+    def has_table(self, spec: TableSpec) -> bool:
+        """Whether ``spec``'s table exists (a dataset never loaded has none)."""
+        with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cur:
+            self._prepare(conn, cur)
+            found = self.dialect.column_types(conn, cur, self.schema, self.table_name(spec), self.hook.placeholder)
+            conn.rollback()
+        return found is not None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read-only statement, on a connection prepared as the loads' are, rolled back after.
+
+        ``sql`` uses the hook's placeholder (:attr:`placeholder`) for values.
+        """
+        with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cur:
+            self._prepare(conn, cur)
+            try:
+                cur.execute(sql, tuple(params))
+                return [tuple(row) for row in cur.fetchall()]
+            finally:
+                with suppress(Exception):
+                    conn.rollback()
+
+    @property
+    def placeholder(self) -> str:
+        """The hook's parameter placeholder (``?`` for SQLite, ``%s`` for PostgreSQL and MySQL)."""
+        return str(self.hook.placeholder)
+
     # -- public operations -----------------------------------------------------------
 
     def ensure_table(self, spec: TableSpec) -> None:
