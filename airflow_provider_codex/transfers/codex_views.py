@@ -102,6 +102,18 @@ class CodexGovernanceViewsOperator(BaseOperator):
     )
     ui_color = "#eef0fb"
 
+    @classmethod
+    def outlets_for(cls, arguments: Mapping[str, Any]) -> list[Any]:
+        """``arguments["outlets"]`` and the Asset of every view, each once."""
+        outlets = list(arguments.get("outlets") or [])
+        return outlets + [a for a in view_assets(arguments.get("table_prefix") or "") if a not in outlets]
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``BaseOperator.partial``, with the views' Assets as outlets (a mapped task takes them from here)."""
+        kwargs["outlets"] = cls.outlets_for(kwargs)
+        return super().partial(**kwargs)
+
     def __init__(
         self,
         *,
@@ -116,10 +128,10 @@ class CodexGovernanceViewsOperator(BaseOperator):
         products: Mapping[str, Sequence[str]] | ProductRegistry | None = None,
         export_path: str | None = None,
         export_formats: Sequence[str] = FORMATS,
-        outlets: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(outlets=[*(outlets or []), *view_assets(table_prefix)], **kwargs)
+        kwargs["outlets"] = self.outlets_for({**kwargs, "table_prefix": table_prefix})
+        super().__init__(**kwargs)
         self.sql_conn_id = sql_conn_id
         self.schema = schema
         self.table_prefix = table_prefix
