@@ -6,8 +6,8 @@
    (the sandbox) and ``codex_sqlite`` (``.demo/codex.db``), or ``codex_postgres`` with
    ``CODEX_DEMO_DESTINATION=postgres``;
 3. creates the ``codex_api`` pool, unpauses both daily DAGs (backfill runs of a paused DAG
-   stay queued) and runs ``airflow backfill create`` for each, then starts the api-server,
-   scheduler, dag-processor and triggerer;
+   stay queued), starts the api-server and creates a backfill of each through its REST API
+   (what ``airflow backfill create`` does), then starts the scheduler, dag-processor and triggerer;
 4. waits for every backfill run, prints the rows per table and where they are, and stops
    everything it started, also on failure or Ctrl-C.
 

@@ -12,15 +12,15 @@ Three passes, each checked table by table and day by day against what the
 sandbox served (rows built independently by ``tests/operators/codex_e2e.py``),
 with no key stored twice:
 
-1. ``airflow backfill create`` of ``codex_analytics_daily`` (30 days, plus the
-   DAG's 3-day look-back before the first) and ``codex_compliance_daily``
+1. a backfill (``POST /api/v2/backfills``, what ``airflow backfill create`` does) of
+   ``codex_analytics_daily`` (30 days, plus the DAG's 3-day look-back before the first) and ``codex_compliance_daily``
    (those of the 30 days the Compliance API still holds: its retention is 30
    days, so 28 or 29 of them). The range ends the day before yesterday, whose
    compliance logs are complete, so no sensor waits. The compliance archive
    holds, per day, exactly the log files listed, with their SHA-256.
 2. ``airflow tasks clear`` of ten of those days in both DAGs: they rerun, and
    nothing changes.
-3. the same backfills with ``--reprocess-behavior completed``: every run
+3. the same backfills with reprocess behavior ``completed``: every run
    reruns, and nothing changes.
 
 Two facts of Airflow 3.3 the test relies on (and the demo too): backfill runs
@@ -28,9 +28,9 @@ of a paused DAG stay queued, so both DAGs are unpaused; and unpausing would
 also start today's scheduled run, so the deployment runs with
 ``[scheduler] use_job_schedule = False``. And one fact of SQLite as the metadata
 DB: it has no row locks, so a CLI command that rewrites runs the scheduler is
-working on (``tasks clear``, ``backfill create --reprocess-behavior``) can crash
-the scheduler (``StaleDataError``). So the backfills are created before the
-scheduler starts, and the later CLI writes run while it is stopped
+working on (``tasks clear``, a backfill that reprocesses runs) can crash the
+scheduler (``StaleDataError``). So the backfills are created before the
+scheduler starts, and the later writes run while it is stopped
 (``cluster.scheduler_stopped()``); the CLI calls retry SQLite's "database is locked".
 """
 

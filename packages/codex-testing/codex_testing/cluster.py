@@ -360,33 +360,42 @@ class AirflowCluster:
         conf: Mapping[str, Any] | None = None,
         reprocess_behavior: str | None = None,
         attempts: int = 6,
-    ) -> str:
-        """``airflow backfill create`` for the logical dates ``from_date``..``to_date`` (both included).
+    ) -> int:
+        """A backfill of ``dag_id`` for the logical dates ``from_date``..``to_date`` (both included); its id.
 
-        Its runs start only while the DAG is unpaused. Returns the CLI's output.
-
-        On SQLite the command can fail with "database is locked" half-way: it commits the
-        backfill at once and its runs as it goes, and "another backfill is running" would refuse
-        any retry. So a failed attempt's backfill is cancelled (through the REST API: the runs it
-        had queued fail) and the next attempt also reprocesses failed runs.
+        Its runs start only while the DAG is unpaused. It is created through the REST API
+        (``POST /api/v2/backfills``), as ``airflow backfill create`` would create it: the
+        api-server writes it with its own connection, where the CLI opened one more writer
+        on the metadata DB, which on a loaded machine failed with SQLite's "database is
+        locked" half-way. Should an attempt still fail so, its backfill is cancelled (the
+        runs it queued fail) and the next attempt also reprocesses failed runs. The api-server is
+        started first if it is not running yet (the scheduler need not be).
         """
-        args = ["backfill", "create", "--dag-id", dag_id, "--from-date", str(from_date), "--to-date", str(to_date)]
+        if "api-server" not in self.components:
+            self.start_components(["api-server"])
+        body: dict[str, Any] = {
+            "dag_id": dag_id,
+            "from_date": f"{from_date}T00:00:00Z",
+            "to_date": f"{to_date}T00:00:00Z",
+        }
         if max_active_runs is not None:
-            args += ["--max-active-runs", str(max_active_runs)]
+            body["max_active_runs"] = max_active_runs
         if conf is not None:
-            args += ["--dag-run-conf", json.dumps(dict(conf))]
+            body["dag_run_conf"] = dict(conf)
         failures: list[str] = []
         for attempt in range(1, attempts + 1):
             before = self._last_backfill_id()
             reprocess = reprocess_behavior if attempt == 1 or reprocess_behavior == "completed" else "failed"
-            extra = ["--reprocess-behavior", reprocess] if reprocess is not None else []
-            result = self.run_cli(*args, *extra, timeout=300, check=False, attempts=1)
-            output = result.stdout + result.stderr
-            if result.returncode == 0:
-                return output
-            failures.append(f"attempt {attempt} exited {result.returncode}:\n{output[-3000:]}")
-            if "database is locked" not in output or attempt == attempts:
-                break
+            if reprocess is not None:
+                body["reprocess_behavior"] = reprocess
+            try:
+                created = self.api("POST", "backfills", json_body=body, timeout=300)
+            except ClusterError as failed:
+                failures.append(f"attempt {attempt}: {failed}")
+                if "database is locked" not in str(failed).lower() or attempt == attempts:
+                    break
+            else:
+                return int(created["id"])
             leftovers = self.query(
                 "SELECT id FROM backfill WHERE dag_id = ? AND id > ? AND completed_at IS NULL", [dag_id, before]
             )
@@ -394,14 +403,22 @@ class AirflowCluster:
                 self.api("PUT", f"backfills/{backfill_id}/cancel")
             time.sleep(1)
         backfills = self.query("SELECT id, dag_id, created_at, completed_at FROM backfill ORDER BY id")
-        raise ClusterError(f"airflow {' '.join(args)} failed\n" + "\n".join(failures) + f"\nbackfills: {backfills}")
+        raise ClusterError(f"backfill of {dag_id} not created\n" + "\n".join(failures) + f"\nbackfills: {backfills}")
 
     def _last_backfill_id(self) -> int:
         return int(self.query("SELECT COALESCE(MAX(id), 0) FROM backfill")[0][0])
 
     # the REST API
 
-    def api(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+    def api(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float = 30,
+    ) -> Any:
         """One REST API call (``path`` under ``/api/v2``); returns the decoded JSON body."""
         response = httpx.request(
             method,
@@ -409,7 +426,7 @@ class AirflowCluster:
             json=json_body,
             params=params,
             headers={"Authorization": f"Bearer {self._auth_token()}"},
-            timeout=30,
+            timeout=timeout,
         )
         if response.is_error:
             raise ClusterError(f"{method} {path}: {response.status_code} {response.text[:2000]}")
