@@ -143,7 +143,8 @@ def test_a_celery_backfill_runs_on_both_workers_and_loads_what_the_sandbox_serve
         ) as cluster:
             assert cluster.celery_workers == ["celery-worker-1", "celery-worker-2"]
             cluster.wait_for_dag(DAG_ID)
-            cluster.run_cli("pools", "set", "codex_api", str(WORKERS * CONCURRENCY), "Codex API calls")
+            pool = {"name": "codex_api", "slots": WORKERS * CONCURRENCY, "description": "Codex API calls"}
+            cluster.api("POST", "pools", json_body=pool)  # the REST API: no CLI start-up on a busy machine
             cluster.unpause(DAG_ID)
             start, end = logical_dates(days)
             cluster.create_backfill(DAG_ID, start, end, max_active_runs=DAYS, conf={"lookback_days": 0})

@@ -21,9 +21,9 @@ for each cluster), then ``api-server`` (it serves the REST API *and* the
 Execution API the workers report to, so Airflow 3 needs it even without a
 UI), ``scheduler`` (with its executor), ``dag-processor`` and ``triggerer``,
 each in its own process group, with their own ``AIRFLOW_HOME`` (a temp dir,
-or ``home=``) and the metadata DB in SQLite there (or PostgreSQL, below). The component logs land in
-``<home>/<component>.log``; every failed wait raises :class:`ClusterError`
-with their tails, so a broken deployment says why.
+or ``home=``) and the metadata DB in SQLite there (or PostgreSQL, below). The
+component logs land in ``<home>/<component>.log``; every failed wait raises
+:class:`ClusterError` with their tails, so a broken deployment says why.
 
 To set things up before anything else writes to the metadata DB (pools,
 backfills, unpausing through the CLI), pass ``components=()`` and call
@@ -76,9 +76,10 @@ DAG stay queued (unpause it), and unpausing also starts the DAG's current
 scheduled run unless ``[scheduler] use_job_schedule`` is ``False``.
 
 States are read straight from the metadata DB (read-only SQLite or
-PostgreSQL transactions, no CLI start-up cost); DAG runs are triggered and DAGs unpaused through the REST API
-(``simple_auth_manager_all_admins``: a token needs no password). Anything
-else goes through :meth:`AirflowCluster.run_cli`.
+PostgreSQL transactions, no CLI start-up cost); DAG runs are triggered and
+DAGs unpaused through the REST API (``simple_auth_manager_all_admins``: a
+token needs no password). Anything else goes through
+:meth:`AirflowCluster.run_cli`.
 
 This module is for tests and demos only: nothing in the provider imports it.
 """

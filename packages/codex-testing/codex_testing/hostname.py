@@ -4,7 +4,8 @@ Every component of a test deployment runs on one machine, so the real host name
 cannot tell which one ran a task instance. The harness names each component in
 :data:`HOSTNAME_VARIABLE` (``celery-worker-1``, ``scheduler``...), as the hosts of
 a real deployment would be named; a task instance's ``hostname`` then says which
-worker ran it. Kept apart from :mod:`.cluster` so each task process imports only this.
+worker ran it. A module of its own: Airflow imports it by name in every component
+and task process (through the package, whose other modules import nothing heavy).
 """
 
 from __future__ import annotations
