@@ -126,7 +126,7 @@ def check_tables(destination: SqlDestination, sandbox: RunningSandbox, days: tup
 
 @pytest.mark.slow
 @pytest.mark.databases
-# Its own timeout, above the suite's 300 s: about 2 minutes on 2 busy cores; the bounded waits
+# Its own timeout, above the suite's 300 s: 87 s on 2 shared cores (start-up 50 s of it); the bounded waits
 # (start-up 120 s per step, the runs 300 s) are what may legitimately pass before a wait reports.
 @pytest.mark.timeout(900)
 def test_a_celery_backfill_runs_on_both_workers_and_loads_what_the_sandbox_served(tmp_path):
