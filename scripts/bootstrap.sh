@@ -14,6 +14,12 @@ ensure_system_packages() {
         apt-get update -qq >/dev/null
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config >/dev/null
     fi
+    # The CeleryExecutor deployment of codex_testing.airflow_cluster starts its own Redis (the broker).
+    if ! command -v redis-server >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-server ]]; then
+        log "installing redis-server (the Celery broker of the test deployments)"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
 }
 
 ensure_venv() {

@@ -2,8 +2,9 @@
 
 :func:`airflow_cluster` runs the api-server, scheduler (LocalExecutor),
 dag-processor and triggerer from the current virtualenv against a DAGs folder,
-with a SQLite metadata DB in a temporary ``AIRFLOW_HOME``; see
-:mod:`.cluster`. Pair it with the sandbox Codex API
+with a SQLite metadata DB in a temporary ``AIRFLOW_HOME``; or, with
+``executor="CeleryExecutor"``, a Redis broker and Celery workers too, over a
+fresh PostgreSQL metadata DB; see :mod:`.cluster`. Pair it with the sandbox Codex API
 (:func:`codex_testing.sandbox.running_sandbox`)::
 
     from codex_testing.sandbox import running_sandbox
@@ -24,8 +25,11 @@ __version__ = "0.1.0"
 from .cluster import (
     COMPONENTS,
     DEFAULT_CONFIG,
+    EXECUTORS,
+    METADATA_DBS,
     AirflowCluster,
     ClusterError,
+    ComponentSpec,
     DagRunInfo,
     airflow_cluster,
     config_env,
@@ -37,8 +41,11 @@ from .cluster import (
 __all__ = [
     "COMPONENTS",
     "DEFAULT_CONFIG",
+    "EXECUTORS",
+    "METADATA_DBS",
     "AirflowCluster",
     "ClusterError",
+    "ComponentSpec",
     "DagRunInfo",
     "__version__",
     "airflow_cluster",

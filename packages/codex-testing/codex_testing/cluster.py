@@ -21,26 +21,43 @@ for each cluster), then ``api-server`` (it serves the REST API *and* the
 Execution API the workers report to, so Airflow 3 needs it even without a
 UI), ``scheduler`` (with its executor), ``dag-processor`` and ``triggerer``,
 each in its own process group, with their own ``AIRFLOW_HOME`` (a temp dir,
-or ``home=``) and the metadata DB in SQLite there. The component logs land in
-``<home>/<component>.log``; every failed wait raises :class:`ClusterError`
-with their tails, so a broken deployment says why.
+or ``home=``) and the metadata DB in SQLite there (or PostgreSQL, below). The
+component logs land in ``<home>/<component>.log``; every failed wait raises
+:class:`ClusterError` with their tails, so a broken deployment says why.
 
 To set things up before anything else writes to the metadata DB (pools,
 backfills, unpausing through the CLI), pass ``components=()`` and call
 :meth:`AirflowCluster.start_components` afterwards.
 
-Executor: ``LocalExecutor``. Airflow 3 removed the ``SequentialExecutor``
+Executor: ``LocalExecutor`` by default. Airflow 3 removed the ``SequentialExecutor``
 (a configured ``SequentialExecutor`` is rewritten to ``LocalExecutor``) and no
 longer refuses SQLite with the ``LocalExecutor``; SQLite's single writer is
 fine at this scale (CLI calls retry its "database is locked"). ``parallelism``
 is kept small (2 CPUs on CI).
 
+``executor="CeleryExecutor"`` runs what a distributed deployment runs, on one
+machine: the deployment's own ``redis-server`` (:mod:`.redis_server`, a free
+loopback port, in memory) as the Celery broker and result backend, and
+``celery_workers`` ``airflow celery worker`` processes (default 2) of
+``worker_concurrency`` slots each (default 4), each named as a host of its own
+(``celery-worker-1``...: its Celery node name, and the ``hostname`` its task
+instances report, see :mod:`.hostname`), sharing the DAGs folder and the logs
+folder as hosts share volumes. The metadata DB is then a fresh PostgreSQL
+database (:mod:`.postgres`, copied from a template migrated once per process,
+dropped afterwards): the hosts of a real deployment cannot share a SQLite file.
+Airflow 3.3 itself would not refuse SQLite there (workers reach the metadata
+only through the api-server), but the harness does. ``metadata_db="postgresql"``
+also serves a LocalExecutor deployment. Each worker is waited for until its
+log says ``ready``.
+
 Every process started is stopped when the block exits, even when the caller
 fails or is interrupted (Ctrl-C during the clean-up is held back until it is
 done): each component's process group gets SIGTERM, then SIGKILL, and any
 descendant that left its group (found with psutil beforehand) is killed by
-pid. Should the calling process itself die, Linux sends each component SIGTERM
-(``PR_SET_PDEATHSIG``).
+pid. Redis goes last, after the Airflow components, then the PostgreSQL
+database is dropped (``WITH (FORCE)``) and the temp home removed. A component
+that dies fails the next wait, with its log tail. Should the calling process
+itself die, Linux sends each component SIGTERM (``PR_SET_PDEATHSIG``).
 
 Start-up is most of the cost (about 20 s on 2 CPUs): components compile
 their bytecode once into a cache outside the virtualenv (CI sets
@@ -58,10 +75,11 @@ Two more facts of Airflow 3.3 worth knowing for backfills: runs of a paused
 DAG stay queued (unpause it), and unpausing also starts the DAG's current
 scheduled run unless ``[scheduler] use_job_schedule`` is ``False``.
 
-States are read straight from the metadata DB (read-only SQLite, no CLI
-start-up cost); DAG runs are triggered and DAGs unpaused through the REST API
-(``simple_auth_manager_all_admins``: a token needs no password). Anything
-else goes through :meth:`AirflowCluster.run_cli`.
+States are read straight from the metadata DB (read-only SQLite or
+PostgreSQL transactions, no CLI start-up cost); DAG runs are triggered and
+DAGs unpaused through the REST API (``simple_auth_manager_all_admins``: a
+token needs no password). Anything else goes through
+:meth:`AirflowCluster.run_cli`.
 
 This module is for tests and demos only: nothing in the provider imports it.
 """
@@ -86,7 +104,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -94,6 +112,10 @@ from typing import Any, TypeVar
 
 import httpx
 import psutil
+
+from .hostname import HOSTNAME_CALLABLE, HOSTNAME_VARIABLE
+from .postgres import DEFAULT_ADMIN_URI, create_database, database_uri, drop_database, read_rows, sqlalchemy_uri
+from .redis_server import redis_answers, redis_command, redis_url
 
 #: The components of an Airflow 3 deployment, in start order.
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -103,6 +125,12 @@ COMPONENT_ARGS: Mapping[str, tuple[str, ...]] = {
     "scheduler": ("--skip-serve-logs",),
     "triggerer": ("--skip-serve-logs",),
 }
+#: The executors a deployment can run: one machine's pool of processes, or Celery workers fed through Redis.
+EXECUTORS = ("LocalExecutor", "CeleryExecutor")
+#: The metadata databases: a SQLite file in ``AIRFLOW_HOME``, or a fresh database on a PostgreSQL server.
+METADATA_DBS = ("sqlite", "postgresql")
+#: Processes of a deployment that are not Airflow: started before the components, stopped after them.
+SERVICES = ("redis",)
 #: Task instance states after which nothing more happens to a try.
 TASK_DONE_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 #: DAG run states that end a run.
@@ -119,7 +147,6 @@ DEFAULT_CONFIG: Mapping[str, str] = {
     "core.parallelism": "4",
     "core.simple_auth_manager_all_admins": "True",
     "database.check_migrations": "False",  # the harness migrates once; each process need not re-check
-    "database.sql_alchemy_connect_args": f"{__name__}.SQLITE_CONNECT_ARGS",
     "api.workers": "1",
     "dag_processor.refresh_interval": "5",
     "dag_processor.parsing_processes": "1",
@@ -129,6 +156,8 @@ DEFAULT_CONFIG: Mapping[str, str] = {
     # the resumed task failed on that late report (Airflow 3.3: apache/airflow#67287, #72716).
     "workers.min_heartbeat_interval": "1",
     "logging.logging_level": "INFO",
+    # Each component reports the name the harness gives it as its host (``celery-worker-1``...).
+    "core.hostname_callable": HOSTNAME_CALLABLE,
 }
 
 T = TypeVar("T")
@@ -201,15 +230,78 @@ class Component:
         return "\n".join(text.splitlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class ComponentSpec:
+    """How one component starts: its ``airflow`` arguments, its own environment, and when it is ready.
+
+    ``ready``: a regex its log matches once it serves (a Celery worker consuming from the
+    broker); :meth:`AirflowCluster.start_components` waits for it, so a worker that cannot
+    start fails the start-up rather than leaving tasks queued until a test's timeout.
+    """
+
+    args: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready: str | None = None
+
+
+def default_specs() -> dict[str, ComponentSpec]:
+    """The four components every deployment runs, in start order."""
+    return {name: ComponentSpec((name, *COMPONENT_ARGS.get(name, ()))) for name in COMPONENTS}
+
+
+def celery_worker_name(index: int) -> str:
+    """The ``index``-th worker's (from 1) process name, log file name and host name."""
+    return f"celery-worker-{index}"
+
+
+def celery_worker_spec(name: str, concurrency: int) -> ComponentSpec:
+    """``airflow celery worker`` as one host of its own runs it.
+
+    ``--celery-hostname`` makes its Celery node ``celery@<name>`` (Celery refuses two
+    workers of one node name); its task instances report ``<name>`` as their host
+    (:mod:`.hostname`). It skips the log server (task logs are read from the shared
+    ``<home>/logs``) and, being alone with one peer on a small machine, Celery's
+    start-up handshake (mingle) and heartbeat broadcasts (gossip).
+    """
+    args = (
+        "celery",
+        "worker",
+        "--concurrency",
+        str(concurrency),
+        "--celery-hostname",
+        name,
+        "--skip-serve-logs",
+        "--without-mingle",
+        "--without-gossip",
+    )
+    return ComponentSpec(args, ready=rf"celery@{re.escape(name)} ready")
+
+
 class AirflowCluster:
     """A running deployment: what it is, and helpers to drive and observe it."""
 
-    def __init__(self, home: Path, dags_folder: Path, env: Mapping[str, str], api_port: int) -> None:
+    def __init__(
+        self,
+        home: Path,
+        dags_folder: Path,
+        env: Mapping[str, str],
+        api_port: int,
+        *,
+        specs: Mapping[str, ComponentSpec] | None = None,
+        executor: str = "LocalExecutor",
+    ) -> None:
         self.home = home
         self.dags_folder = dags_folder
         self.env = dict(env)
         self.db_path = home / "airflow.db"
+        #: The metadata DB's URI when it is PostgreSQL (then :meth:`query` reads it, not ``db_path``).
+        self.postgres_uri: str | None = None
+        #: The broker's URL (``redis://127.0.0.1:<port>``, no database number) of a CeleryExecutor deployment.
+        self.redis_url: str | None = None
+        self.executor = executor
         self.api_url = f"http://127.0.0.1:{api_port}"
+        #: What each component runs, in start order (the Celery workers after the core four).
+        self.specs: dict[str, ComponentSpec] = dict(specs) if specs is not None else default_specs()
         self.components: dict[str, Component] = {}
         #: Seconds since the harness started, per milestone ("migrated", "started", "api", "stopped").
         self.timings: dict[str, float] = {}
@@ -224,13 +316,27 @@ class AirflowCluster:
     def airflow_command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "airflow", *args]
 
+    @property
+    def celery_workers(self) -> list[str]:
+        """The names (and host names) of the deployment's Celery workers, in start order."""
+        return [name for name, spec in self.specs.items() if spec.args[:2] == ("celery", "worker")]
+
     def start(self, name: str, *args: str) -> Component:
-        """Start ``airflow <name> <args>`` in its own process group, logging to ``<home>/<name>.log``."""
+        """Start component ``name`` (``airflow <its spec's args> <args>``; with no spec, ``airflow <name> <args>``).
+
+        Its environment names it as its host (:mod:`.hostname`) and adds the spec's own.
+        """
+        spec = self.specs.get(name, ComponentSpec((name,)))
+        env = self.env | {HOSTNAME_VARIABLE: name} | dict(spec.env)
+        return self.spawn(name, self.airflow_command(*spec.args, *args), env)
+
+    def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Component:
+        """Run ``argv`` as component ``name`` in its own process group, logging to ``<home>/<name>.log``."""
         log_path = self.home / f"{name}.log"
         with log_path.open("ab") as log:
-            process = subprocess.Popen(  # noqa: S603 (our own interpreter running airflow)
-                self.airflow_command(name, *args),
-                env=self.env,
+            process = subprocess.Popen(  # noqa: S603 (our own interpreter running airflow, or redis-server)
+                list(argv),
+                env=dict(self.env if env is None else env),
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -243,8 +349,21 @@ class AirflowCluster:
         return component
 
     def stop(self, names: Iterable[str] | None = None, grace: float = 2.0) -> None:
-        """Stop components (default: all) and everything they started: TERM, wait, KILL, then stragglers by pid."""
-        chosen = [c for c in self.components.values() if names is None or c.name in set(names)]
+        """Stop components (default: all, the services such as Redis last) and everything they started.
+
+        The stopped components are forgotten when named; stopping all keeps them, for :meth:`diagnostics`.
+        """
+        if names is None:
+            self._terminate([c for c in self.components.values() if c.name not in SERVICES], grace)
+            self._terminate([c for c in self.components.values() if c.name in SERVICES], grace)
+            return
+        chosen = [c for c in self.components.values() if c.name in set(names)]
+        self._terminate(chosen, grace)
+        for component in chosen:
+            del self.components[component.name]
+
+    def _terminate(self, chosen: Sequence[Component], grace: float) -> None:
+        """TERM each process group, wait up to ``grace``, KILL, then any straggler that left its group, by pid."""
         family: dict[int, psutil.Process] = {}
         for component in chosen:
             with contextlib.suppress(psutil.Error):
@@ -267,9 +386,6 @@ class AirflowCluster:
                 if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
                     process.kill()
         psutil.wait_procs(list(family.values()), timeout=5)
-        if names is not None:
-            for component in chosen:
-                del self.components[component.name]
 
     @contextmanager
     def scheduler_stopped(self) -> Iterator[None]:
@@ -285,22 +401,37 @@ class AirflowCluster:
         finally:
             self.start_components(["scheduler"])
 
-    def start_components(self, names: Iterable[str] = COMPONENTS, startup_timeout: float = 120) -> None:
-        """Start components not started yet (the api-server first, waiting until it answers)."""
-        wanted = list(names)
+    def start_components(self, names: Iterable[str] | None = None, startup_timeout: float = 120) -> None:
+        """Start components not started yet (default: all of :attr:`specs`).
+
+        The api-server goes first, waited for until it answers; then the others, each
+        waited for until its log says it is ready when its spec says how to tell.
+        """
+        wanted = list(self.specs) if names is None else list(names)
         for name in wanted:
-            if name not in COMPONENTS:
-                raise ValueError(f"unknown component {name!r}; choose from {COMPONENTS}")
+            if name not in self.specs:
+                raise ValueError(f"unknown component {name!r}; choose from {list(self.specs)}")
         if "api-server" in wanted and "api-server" not in self.components:
-            self.start("api-server", *COMPONENT_ARGS.get("api-server", ()))
+            self.start("api-server")
             self.mark("api-server started")
             self.wait_for_api(startup_timeout)
             self.mark("api")
-        for name in wanted:
-            if name not in self.components:
-                self.start(name, *COMPONENT_ARGS.get(name, ()))
+        started = [name for name in wanted if name not in self.components]
+        for name in started:
+            self.start(name)
+        for name in started:
+            ready = self.specs[name].ready
+            if ready is not None:
+                self.wait_for_log(name, ready, timeout=startup_timeout)
         if wanted:
             self.mark("started")
+
+    def start_redis(self, port: int, timeout: float = 30) -> None:
+        """Start the deployment's own Redis on ``port`` (the broker) and wait until it answers PING."""
+        self.spawn("redis", redis_command(port, self.home))
+        self.wait_until(f"redis-server on port {port}", lambda: redis_answers(port), timeout, interval=0.1)
+        self.redis_url = f"redis://127.0.0.1:{port}"
+        self.mark("redis")
 
     def check_alive(self) -> None:
         """Raise if a component exited (its log says why)."""
@@ -464,7 +595,9 @@ class AirflowCluster:
     # the metadata DB (read-only)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a read-only query on the metadata DB."""
+        """Rows of a read-only query on the metadata DB (written for SQLite: ``?`` placeholders)."""
+        if self.postgres_uri is not None:
+            return read_rows(self.postgres_uri, sql, params)
         if not self.db_path.exists():
             return []
         with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)) as db:
@@ -485,7 +618,8 @@ class AirflowCluster:
             "SELECT run_id, state, run_type, logical_date FROM dag_run WHERE dag_id = ? ORDER BY logical_date, id",
             [dag_id],
         )
-        return [r for r in (DagRunInfo(*row) for row in rows) if run_type is None or r.run_type == run_type]
+        runs = (DagRunInfo(run_id, state, kind, None if day is None else str(day)) for run_id, state, kind, day in rows)
+        return [r for r in runs if run_type is None or r.run_type == run_type]
 
     def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         rows = self.query("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", [dag_id, run_id])
@@ -686,20 +820,12 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-@cache
-def _migrated_db_template() -> Path:
-    """A freshly migrated metadata DB, made once per test process and copied into each cluster."""
-    home = Path(tempfile.mkdtemp(prefix="airflow-db-template-"))
-    atexit.register(shutil.rmtree, home, ignore_errors=True)
+def _airflow_db_migrate(home: Path, sql_alchemy_conn: str) -> None:
+    """``airflow db migrate`` of the database at ``sql_alchemy_conn``, from an ``AIRFLOW_HOME`` of its own."""
     env = (
         _base_env()
         | {"AIRFLOW_HOME": str(home)}
-        | config_env(
-            {
-                "core.load_examples": "False",
-                "database.sql_alchemy_conn": f"sqlite:///{home / 'airflow.db'}",
-            }
-        )
+        | config_env({"core.load_examples": "False", "database.sql_alchemy_conn": sql_alchemy_conn})
     )
     result = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
@@ -712,7 +838,110 @@ def _migrated_db_template() -> Path:
     )
     if result.returncode != 0:
         raise ClusterError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+
+@cache
+def _migrated_db_template() -> Path:
+    """A freshly migrated SQLite metadata DB, made once per test process and copied into each cluster."""
+    home = Path(tempfile.mkdtemp(prefix="airflow-db-template-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    _airflow_db_migrate(home, f"sqlite:///{home / 'airflow.db'}")
     return home / "airflow.db"
+
+
+@cache
+def _migrated_postgres_template(admin_uri: str) -> str:
+    """The name of a freshly migrated PostgreSQL database, made once per test process and server.
+
+    Each cluster's database is a copy of it; it is dropped when the process exits.
+    """
+    name = f"airflow_cluster_template_{os.getpid()}_{secrets.token_hex(3)}"
+    uri = create_database(admin_uri, name)
+    atexit.register(drop_database, admin_uri, name)
+    home = Path(tempfile.mkdtemp(prefix="airflow-db-template-"))
+    try:
+        _airflow_db_migrate(home, sqlalchemy_uri(uri))
+    except BaseException:
+        drop_database(admin_uri, name)
+        raise
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return name
+
+
+def _celery_settings(redis_port: int, workers: int, concurrency: int) -> dict[str, str]:
+    """The settings of a CeleryExecutor deployment over its own Redis.
+
+    Redis is the broker (database 0) and the result backend (database 1): the
+    executor learns each task's Celery state from it without a second client of
+    the metadata DB in every worker process (the database backend Airflow uses
+    when ``result_backend`` is unset suits durable production deployments; a test
+    deployment lives minutes). ``parallelism`` is every worker slot, so the
+    scheduler can keep both workers busy. Sending a task to the broker may take
+    longer than the default 1 s on a loaded 2-CPU machine: 10 s before it counts as failed.
+    """
+    return {
+        "core.executor": "CeleryExecutor",
+        "core.parallelism": str(workers * concurrency),
+        "celery.broker_url": redis_url(redis_port, 0),
+        "celery.result_backend": redis_url(redis_port, 1),
+        "celery.worker_concurrency": str(concurrency),
+        "celery.operation_timeout": "10",
+        # The provider's default, set so that it does not warn at every start of every component.
+        "celery_broker_transport_options.visibility_timeout": "86400",
+    }
+
+
+def _check_choices(executor: str, metadata_db: str, celery_workers: int, worker_concurrency: int) -> None:
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor {executor!r}: choose from {EXECUTORS}")
+    if metadata_db not in METADATA_DBS:
+        raise ValueError(f"metadata_db {metadata_db!r}: choose from {METADATA_DBS}")
+    if executor == "CeleryExecutor" and metadata_db == "sqlite":
+        raise ValueError("the CeleryExecutor needs a metadata DB every host reaches: metadata_db='postgresql'")
+    if executor == "CeleryExecutor" and (celery_workers < 1 or worker_concurrency < 1):
+        raise ValueError("celery_workers and worker_concurrency must be at least 1")
+
+
+def _component_specs(executor: str, celery_workers: int, worker_concurrency: int) -> dict[str, ComponentSpec]:
+    """The core four, then (CeleryExecutor) ``celery_workers`` workers of ``worker_concurrency`` slots each."""
+    specs = default_specs()
+    if executor == "CeleryExecutor":
+        for index in range(1, celery_workers + 1):
+            name = celery_worker_name(index)
+            specs[name] = celery_worker_spec(name, worker_concurrency)
+    return specs
+
+
+def _database_settings(home: Path, postgres: str | None) -> dict[str, str]:
+    """Where the components find the metadata DB: ``<home>/airflow.db``, or the PostgreSQL database ``postgres``."""
+    if postgres is None:
+        return {
+            "database.sql_alchemy_conn": f"sqlite:///{home / 'airflow.db'}",
+            "database.sql_alchemy_connect_args": f"{__name__}.SQLITE_CONNECT_ARGS",
+        }
+    return {"database.sql_alchemy_conn": sqlalchemy_uri(postgres)}
+
+
+@contextmanager
+def _metadata_database(cluster: AirflowCluster, admin_uri: str) -> Iterator[None]:
+    """The cluster's metadata DB, a copy of the migrated template; a PostgreSQL one is dropped afterwards."""
+    if cluster.postgres_uri is None:
+        shutil.copyfile(_migrated_db_template(), cluster.db_path)
+        yield
+        return
+    name = cluster.postgres_uri.rsplit("/", 1)[-1]
+    create_database(admin_uri, name, template=_migrated_postgres_template(admin_uri))
+    try:
+        yield
+    finally:
+        drop_database(admin_uri, name)
+
+
+def _stop_all(cluster: AirflowCluster) -> None:
+    cluster.mark("stopping")
+    cluster.stop()
+    cluster.mark("stopped")
 
 
 @contextmanager
@@ -722,25 +951,71 @@ def airflow_cluster(
     env: Mapping[str, str] | None = None,
     config: Mapping[str, str] | None = None,
     home: Path | None = None,
-    components: Iterable[str] = COMPONENTS,
+    components: Iterable[str] | None = None,
     startup_timeout: float = 120,
+    executor: str = "LocalExecutor",
+    celery_workers: int = 2,
+    worker_concurrency: int = 4,
+    metadata_db: str | None = None,
+    postgres_uri: str = DEFAULT_ADMIN_URI,
 ) -> Iterator[AirflowCluster]:
     """Start a deployment serving ``dags_folder``; stop all of it on exit.
 
     :param env: extra environment for every component (``AIRFLOW_CONN_*`` connections, ...).
-    :param config: Airflow settings as ``{"section.key": value}``, over :data:`DEFAULT_CONFIG`.
+    :param config: Airflow settings as ``{"section.key": value}``, over :data:`DEFAULT_CONFIG`
+        and the executor's own.
     :param home: ``AIRFLOW_HOME`` (default: a new temp dir, removed afterwards).
-    :param components: which of :data:`COMPONENTS` to start now (``()``: none yet; see
-        :meth:`AirflowCluster.start_components`).
-    :param startup_timeout: seconds to wait for the api-server to answer.
+    :param components: which components to start now (default: all; ``()``: none yet; see
+        :meth:`AirflowCluster.start_components`). Redis, when there is one, starts anyway.
+    :param startup_timeout: seconds to wait for the api-server to answer and each worker to be ready.
+    :param executor: ``LocalExecutor`` or ``CeleryExecutor`` (its own Redis as broker, and
+        ``celery_workers`` workers of ``worker_concurrency`` slots each).
+    :param metadata_db: ``sqlite`` or ``postgresql`` (a fresh database on ``postgres_uri``'s
+        server, dropped afterwards); default: SQLite for the LocalExecutor, PostgreSQL for Celery.
+    :param postgres_uri: a PostgreSQL server's maintenance database, where databases are created.
     """
+    metadata_db = metadata_db or ("postgresql" if executor == "CeleryExecutor" else "sqlite")
+    _check_choices(executor, metadata_db, celery_workers, worker_concurrency)
     own_home = home is None
     home = Path(tempfile.mkdtemp(prefix="airflow-cluster-")) if home is None else home
     home.mkdir(parents=True, exist_ok=True)
-    api_port = free_port()
-    settings = dict(DEFAULT_CONFIG) | {
+    api_port, redis_port = free_port(), free_port()
+    postgres = None
+    if metadata_db == "postgresql":
+        postgres = database_uri(postgres_uri, f"airflow_cluster_{secrets.token_hex(5)}")
+    settings = _settings(home, dags_folder, api_port) | _database_settings(home, postgres)
+    if executor == "CeleryExecutor":
+        settings |= _celery_settings(redis_port, celery_workers, worker_concurrency)
+    settings |= dict(config or {})
+    cluster = AirflowCluster(
+        home,
+        dags_folder,
+        _base_env() | {"AIRFLOW_HOME": str(home)} | config_env(settings) | dict(env or {}),
+        api_port,
+        specs=_component_specs(executor, celery_workers, worker_concurrency),
+        executor=executor,
+    )
+    cluster.postgres_uri = postgres
+    cleanup = contextlib.ExitStack()
+    try:
+        if own_home:
+            cleanup.callback(shutil.rmtree, home, ignore_errors=True)
+        cleanup.enter_context(_metadata_database(cluster, postgres_uri))
+        cluster.mark("migrated")
+        cleanup.callback(_stop_all, cluster)
+        if executor == "CeleryExecutor":
+            cluster.start_redis(redis_port)
+        cluster.start_components(components, startup_timeout)
+        yield cluster
+    finally:
+        with _interrupts_held():  # last in, first out: the processes, the database, the home
+            cleanup.close()
+
+
+def _settings(home: Path, dags_folder: Path, api_port: int) -> dict[str, str]:
+    """:data:`DEFAULT_CONFIG` and what is this deployment's own: folders, ports, secrets."""
+    return dict(DEFAULT_CONFIG) | {
         "core.dags_folder": str(dags_folder),
-        "database.sql_alchemy_conn": f"sqlite:///{home / 'airflow.db'}",
         "core.execution_api_server_url": f"http://127.0.0.1:{api_port}/execution/",
         "api.host": "127.0.0.1",
         "api.port": str(api_port),
@@ -751,22 +1026,3 @@ def airflow_cluster(
         "logging.worker_log_server_port": str(free_port()),
         "logging.trigger_log_server_port": str(free_port()),
     }
-    settings |= dict(config or {})
-    cluster = AirflowCluster(
-        home,
-        dags_folder,
-        _base_env() | {"AIRFLOW_HOME": str(home)} | config_env(settings) | dict(env or {}),
-        api_port,
-    )
-    try:
-        shutil.copyfile(_migrated_db_template(), cluster.db_path)
-        cluster.mark("migrated")
-        cluster.start_components(components, startup_timeout)
-        yield cluster
-    finally:
-        with _interrupts_held():
-            cluster.mark("stopping")
-            cluster.stop()
-            cluster.mark("stopped")
-            if own_home:
-                shutil.rmtree(home, ignore_errors=True)
