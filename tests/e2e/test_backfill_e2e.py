@@ -26,12 +26,11 @@ with no key stored twice:
 Two facts of Airflow 3.3 the test relies on (and the demo too): backfill runs
 of a paused DAG stay queued, so both DAGs are unpaused; and unpausing would
 also start today's scheduled run, so the deployment runs with
-``[scheduler] use_job_schedule = False``. And one fact of SQLite as the metadata
-DB: it has no row locks, so a CLI command that rewrites runs the scheduler is
-working on (``tasks clear``, a backfill that reprocesses runs) can crash the
-scheduler (``StaleDataError``). So the backfills are created before the
-scheduler starts, and the later writes run while it is stopped
-(``cluster.scheduler_stopped()``); the CLI calls retry SQLite's "database is locked".
+``[scheduler] use_job_schedule = False``. The metadata DB is PostgreSQL (a fresh
+database per run): Airflow refuses to create a backfill on SQLite while other
+components write. The backfills are still created before the scheduler starts, and
+the later writes run while it is stopped (``cluster.scheduler_stopped()``), as the
+harness's docs recommend for SQLite.
 """
 
 from __future__ import annotations
@@ -324,8 +323,10 @@ def test_a_30_day_backfill_under_a_real_scheduler_loads_each_day_once_and_reruns
         env |= variables_env({"codex_sql_conn_id": "codex_e2e_pg", "codex_archive_path": f"file://{archive}"})
         runs = {ANALYTICS_DAG: len(plan.analytics), COMPLIANCE_DAG: len(plan.compliance)}
 
-        with airflow_cluster(EXAMPLES, env=env, config=CONFIG, components=()) as cluster:
-            # Set up while no component writes to the SQLite metadata DB.
+        # The metadata DB is PostgreSQL, as in a deployment: on SQLite, Airflow itself refuses a
+        # backfill while other components write ("not supported on SQLite under concurrent access").
+        with airflow_cluster(EXAMPLES, env=env, config=CONFIG, components=(), metadata_db="postgresql") as cluster:
+            # Set up before any component writes to the metadata DB.
             cluster.run_cli("dags", "reserialize")
             cluster.run_cli("pools", "set", "codex_api", str(SLOTS), "Codex API calls")
             for dag_id in DAGS:
