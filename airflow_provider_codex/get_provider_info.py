@@ -87,9 +87,10 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     ),
     "rate_limit_backend": {
         "label": "Rate budget backend",
-        "description": "Where requests are counted against the limit: 'process' (each task process alone, the "
-        "default, no infrastructure) or 'redis' (one budget for every worker and host, kept in Redis).",
-        "schema": {"type": ["string", "null"], "enum": ["process", "redis"], "default": "process"},
+        "description": "Where requests are counted against the limit: 'process' (each task process alone), "
+        "'host' (every process of one machine, in a file under the temp dir) or 'redis' (every worker "
+        "and host, in Redis).",
+        "schema": {"type": ["string", "null"], "enum": ["process", "host", "redis"], "default": "process"},
     },
     "rate_limit_redis_conn_id": _string(
         "Rate budget Redis connection",

@@ -25,8 +25,9 @@ from airflow_provider_codex.api.limits import PROCESS_BUDGETS, BudgetSource
 from airflow_provider_codex.get_provider_info import CONN_FIELDS
 
 BACKEND_FIELD, REDIS_CONN_FIELD = "rate_limit_backend", "rate_limit_redis_conn_id"
-PROCESS, REDIS = "process", "redis"
+PROCESS, HOST, REDIS = "process", "host", "redis"
 BACKENDS: tuple[str, ...] = tuple(CONN_FIELDS[BACKEND_FIELD]["schema"]["enum"])
+DEFAULT_BACKEND: str = CONN_FIELDS[BACKEND_FIELD]["schema"]["default"]
 DEFAULT_REDIS_CONN_ID: str = CONN_FIELDS[REDIS_CONN_FIELD]["schema"]["default"]
 #: The extras of a Redis connection that ``RedisHook`` passes to the client as TLS settings.
 SSL_EXTRAS = ("ssl", "ssl_cert_reqs", "ssl_ca_certs", "ssl_keyfile", "ssl_certfile", "ssl_check_hostname")
@@ -46,12 +47,13 @@ def budget_choice(extra: Mapping[str, Any], source: str) -> BudgetChoice:
     value = extra.get(BACKEND_FIELD)
     backend = value.strip().lower() if isinstance(value, str) else value
     if backend is None or backend == "":
-        backend = PROCESS
+        backend = DEFAULT_BACKEND
     elif backend not in BACKENDS:
         raise CodexConfigError(
-            f"{source}: '{BACKEND_FIELD}' must be 'process' or 'redis', got {_shown(value)}: fix the "
-            f"'{BACKEND_FIELD}' field ('redis' for one budget across workers, kept in the Redis of "
-            f"'{REDIS_CONN_FIELD}'), or leave it empty for the default, process"
+            f"{source}: '{BACKEND_FIELD}' must be one of {', '.join(repr(b) for b in BACKENDS)}, got "
+            f"{_shown(value)}: fix the '{BACKEND_FIELD}' field ('host' for one budget per machine, 'redis' "
+            f"for one across hosts, kept in the Redis of '{REDIS_CONN_FIELD}'), or leave it empty for the "
+            f"default, {DEFAULT_BACKEND}"
         )
     raw = extra.get(REDIS_CONN_FIELD)
     conn_id = raw.strip() if isinstance(raw, str) else raw
@@ -78,6 +80,8 @@ def rate_budget(choice: BudgetChoice, source: str, redis_conn: Any = None) -> Bu
     """Where the clients of the connection count requests; the Redis connection is read if not given."""
     if choice.backend == PROCESS:
         return PROCESS_BUDGETS
+    if choice.backend == HOST:
+        return host_store()
     if redis_conn is None:
         try:
             redis_conn = BaseHook.get_connection(choice.redis_conn_id)
@@ -90,9 +94,21 @@ _STORES: dict[Hashable, BudgetSource] = {}
 _STORES_LOCK = threading.Lock()
 
 
+def host_store() -> BudgetSource:
+    """The process's one store for the host's budget file (under the temp dir, per user)."""
+    from airflow_provider_codex.api.budget_host import HostStore, default_path
+
+    path = default_path()
+    with _STORES_LOCK:
+        store = _STORES.get(path)
+        if store is None:
+            store = _STORES[path] = HostStore(path)
+        return store
+
+
 def redis_store(conn: Any) -> BudgetSource:
     """The process's one store for the Redis connection ``conn`` (one pool, one "down" state)."""
-    from airflow_provider_codex.api.budget import RedisStore  # redis-py only where a budget uses it
+    from airflow_provider_codex.api.budget_redis import RedisStore  # redis-py only where a budget uses it
 
     where = f"connection '{conn.conn_id}' (the rate budget's Redis)"
     extra = conn.extra_dejson

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
-from airflow_provider_codex.api.budget import RedisStore, budget_name
+from airflow_provider_codex.api.budget import budget_name
+from airflow_provider_codex.api.budget_host import HostStore
+from airflow_provider_codex.api.budget_redis import RedisStore
 from airflow_provider_codex.api.limits import PROCESS_BUDGETS, Budget, BudgetSource
 
 Record = tuple[float, float, bool]  # (the slot's mark, when it was sent, booked in the store)
@@ -20,6 +23,8 @@ Record = tuple[float, float, bool]  # (the slot's mark, when it was sent, booked
 def source(spec: dict[str, Any]) -> BudgetSource:
     if spec["backend"] == "redis":
         return RedisStore.connect(host="127.0.0.1", port=spec["port"], db=spec["db"])
+    if spec["backend"] == "host":
+        return HostStore(Path(spec["path"]))
     return PROCESS_BUDGETS
 
 

@@ -1,9 +1,10 @@
-"""The Redis rate budget (``api/budget.py``) against the real local Redis, shared by OS processes.
+"""The shared rate budgets (``api/budget*.py``), shared by OS processes: the real local Redis, a SQLite file.
 
-Every test books in database 13 of the Redis on 127.0.0.1:6379 under a base URL
-of its own (so keys of its own), and removes what it wrote. The processes are
-spawned, as Airflow's tasks are separate processes: threads would share the
-per-process limiter and prove nothing.
+Every Redis test books in database 13 of the Redis on 127.0.0.1:6379 under a
+base URL of its own (so keys of its own), and removes what it wrote; a host
+budget lives in the test's ``tmp_path``. The processes are spawned, as
+Airflow's tasks are separate processes: threads would share the per-process
+limiter and prove nothing.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from typing import Any
 
 import pytest
 import redis
-from budget_workers import Record, book_async, book_sync, name_of
+from budget_workers import Record, book_async, book_sync, name_of, source
 
-from airflow_provider_codex.api.budget import KEY_PREFIX, RedisStore, budget_name
+from airflow_provider_codex.api.budget import KEY_PREFIX, budget_name
+from airflow_provider_codex.api.budget_host import HostStore
+from airflow_provider_codex.api.budget_redis import RedisStore
 from airflow_provider_codex.api.limits import Budget
 
 DB = 13
@@ -39,7 +42,8 @@ def _redis_answers(port: int = 6379) -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not _redis_answers(), reason="needs the local Redis on 127.0.0.1:6379")
+needs_redis = pytest.mark.skipif(not _redis_answers(), reason="needs the local Redis on 127.0.0.1:6379")
+BACKENDS = [pytest.param("redis", marks=needs_redis), "host"]
 
 
 @pytest.fixture
@@ -54,9 +58,15 @@ def base_url() -> Iterator[str]:
     client.close()
 
 
+@pytest.fixture
+def budget_file(tmp_path):
+    return str(tmp_path / "budget" / "budget.sqlite3")
+
+
 def spec(base_url: str, backend: str = "redis", **overrides: Any) -> dict[str, Any]:
     settings = {
         "backend": backend,
+        "path": "",
         "port": 6379,
         "db": DB,
         "base_url": base_url,
@@ -113,8 +123,9 @@ def check_shared(records: list[Record], limit: int, period: float) -> None:
     assert floor <= span <= floor * 1.25 + 0.3, (floor, span)
 
 
-def test_processes_sharing_a_budget_never_exceed_the_limit(base_url):
-    settings = spec(base_url)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_processes_sharing_a_budget_never_exceed_the_limit(base_url, budget_file, backend):
+    settings = spec(base_url, backend, path=budget_file)
     records = run_processes([(book_sync, settings)] * 4)
     assert len(records) == 20
     check_shared(records, settings["limit"], settings["period"])
@@ -127,8 +138,9 @@ def test_processes_with_their_own_limiters_do_exceed_it(base_url):
     assert most_in_a_window([sent for _, sent, _ in records], settings["period"] - 0.1) >= 4 * settings["limit"]
 
 
-def test_the_async_face_shares_the_budget_with_sync_processes(base_url):
-    settings = spec(base_url, requests=3, period=0.8)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_async_face_shares_the_budget_with_sync_processes(base_url, budget_file, backend):
+    settings = spec(base_url, backend, path=budget_file, requests=3, period=0.8)
     records = run_processes(
         [(book_async, settings | {"tasks": 3}), (book_async, settings | {"tasks": 2}), (book_sync, settings)]
     )
@@ -160,6 +172,7 @@ def test_the_budget_name_is_stable_across_processes_and_reveals_no_key(base_url)
     assert here not in others and len(others) == 4
 
 
+@needs_redis
 def test_nothing_in_redis_holds_the_key_and_windows_expire(base_url):
     store = RedisStore.connect(host="127.0.0.1", db=DB)
     budget = store.budget_for(base_url, KEY, 2, 1.0)
@@ -178,11 +191,12 @@ def test_nothing_in_redis_holds_the_key_and_windows_expire(base_url):
     assert 1_000 < client.pttl(name) <= 3_100
 
 
-def test_every_booking_is_a_slot_of_its_own(base_url):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_booking_is_a_slot_of_its_own(base_url, budget_file, backend):
     """Two bookings never share a slot: in one process, from many threads at once, the marks stay spaced."""
     from concurrent.futures import ThreadPoolExecutor
 
-    store = RedisStore.connect(host="127.0.0.1", db=DB)
+    store = source(spec(base_url, backend, path=budget_file))
     budget = store.budget_for(base_url, KEY, 3, 10.0)
     with ThreadPoolExecutor(8) as pool:
         bookings = list(pool.map(lambda _: budget.book(ROUTE), range(12)))
@@ -211,6 +225,7 @@ def paces_locally(bookings: list[Any], period: float) -> None:
     assert period * 0.9 < bookings[2].wait <= period  # limit 2: the third waits, in this process
 
 
+@needs_redis
 def test_a_refused_store_warns_once_and_paces_per_process(base_url, caplog):
     caplog.set_level(logging.WARNING)
     store = RedisStore.connect(host="127.0.0.1", port=closed_port(), db=DB, recheck=60)
@@ -227,6 +242,7 @@ def test_a_refused_store_warns_once_and_paces_per_process(base_url, caplog):
     assert KEY not in caplog.text
 
 
+@needs_redis
 def test_the_async_face_degrades_too(base_url, caplog):
     caplog.set_level(logging.WARNING)
     store = RedisStore.connect(host="127.0.0.1", port=closed_port(), db=DB, recheck=60)
@@ -251,6 +267,7 @@ def silent_server() -> Iterator[int]:
         yield int(server.getsockname()[1])
 
 
+@needs_redis
 @pytest.mark.parametrize("face", ["sync", "async"])
 def test_a_store_that_does_not_answer_costs_one_timeout(base_url, silent_server, caplog, face):
     caplog.set_level(logging.WARNING)
@@ -302,6 +319,7 @@ def own_redis(tmp_path) -> Iterator[tuple[int, Any]]:
             server.wait(10)
 
 
+@needs_redis
 def test_the_store_is_used_again_once_it_answers(base_url, own_redis, caplog):
     caplog.set_level(logging.WARNING)
     port, switch = own_redis
@@ -320,3 +338,29 @@ def test_the_store_is_used_again_once_it_answers(base_url, own_redis, caplog):
     messages = budget_warnings(caplog)
     assert len(messages) == 2, messages
     assert "cannot be reached" in messages[0] and "answers again" in messages[1]
+
+
+def test_a_host_budget_that_cannot_be_written_warns_once_and_paces_per_process(base_url, tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    budget = HostStore(blocker / "budget.sqlite3", recheck=60).budget_for(base_url, KEY, 2, 10.0)
+    bookings = [budget.book(ROUTE) for _ in range(3)]
+    for booking in bookings:
+        budget.settle(booking)
+    paces_locally(bookings, 10.0)
+
+    async def one_more() -> Any:
+        return await budget.abook(ROUTE)
+
+    assert asyncio.run(one_more()).token is None
+    warned = budget_warnings(caplog)
+    assert len(warned) == 1 and "cannot be reached" in warned[0] and "a-file" in warned[0], warned
+
+
+def test_the_host_budget_is_private_to_its_user(tmp_path, base_url):
+    path = tmp_path / "private" / "budget.sqlite3"
+    store = HostStore(path)
+    assert store.budget_for(base_url, KEY, 2, 1.0).book(ROUTE).token is not None
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert KEY.encode() not in path.read_bytes()

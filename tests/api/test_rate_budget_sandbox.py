@@ -1,4 +1,4 @@
-"""Processes sharing the Redis budget stay under the sandbox's own per-route limit; alone, they do not.
+"""Processes sharing a budget (Redis, the host's file) stay under the sandbox's per-route limit; alone, they do not.
 
 The sandbox counts arrivals per route in a sliding window (a compressed minute of
 0.5 s) and answers 429 past it, as the service does; every worker is an OS
@@ -10,20 +10,19 @@ from __future__ import annotations
 import pytest
 import redis
 from budget_workers import fetch_pages
-from test_rate_budget import DB, _redis_answers, run_processes
+from test_rate_budget import BACKENDS, DB, run_processes
 
 from airflow_provider_codex.api.budget import KEY_PREFIX
 from airflow_provider_codex.api.endpoints import USAGE
 
-pytestmark = pytest.mark.skipif(not _redis_answers(), reason="needs the local Redis on 127.0.0.1:6379")
-
 LIMIT, SCALE = 10, 120  # 10 requests per 0.5 s per route
 
 
-def fetch_in_processes(sandbox, backend: str, processes: int = 3) -> list[tuple[int, int, int]]:
+def fetch_in_processes(sandbox, backend: str, path: str = "", processes: int = 3) -> list[tuple[int, int, int]]:
     sandbox.faults.replace_all({"rate_limit_per_minute": LIMIT, "time_scale": SCALE})
     settings = {
         "backend": backend,
+        "path": path,
         "port": 6379,
         "db": DB,
         "base_url": sandbox.base_url,
@@ -39,16 +38,18 @@ def fetch_in_processes(sandbox, backend: str, processes: int = 3) -> list[tuple[
 
 
 @pytest.fixture
-def clean_budget():
-    client = redis.Redis(host="127.0.0.1", db=DB)
+def clean_budget(backend):
     yield
-    for key in client.scan_iter(f"{KEY_PREFIX}*"):
-        client.delete(key)
-    client.close()
+    if backend == "redis":
+        client = redis.Redis(host="127.0.0.1", db=DB)
+        for key in client.scan_iter(f"{KEY_PREFIX}*"):
+            client.delete(key)
+        client.close()
 
 
-def test_processes_sharing_the_redis_budget_earn_no_429s(sandbox, clean_budget):
-    results = fetch_in_processes(sandbox, "redis")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_processes_sharing_a_budget_earn_no_429s(sandbox, backend, clean_budget, tmp_path):
+    results = fetch_in_processes(sandbox, backend, str(tmp_path / "budget.sqlite3"))
     rows = sum(len(sandbox.data.usage_rows(day)) for day in _days())
     assert [r[0] for r in results] == [rows] * 3
     requests = sum(r[1] for r in results)

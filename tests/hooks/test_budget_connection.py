@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from airflow_provider_codex.api.budget import KEY_PREFIX, RedisBudget, RedisStore, budget_name
+from airflow_provider_codex.api.budget import KEY_PREFIX, SharedBudget, budget_name
+from airflow_provider_codex.api.budget_redis import RedisStore
 from airflow_provider_codex.api.endpoints import USAGE
 from airflow_provider_codex.api.errors import CodexConfigError
 from airflow_provider_codex.api.limits import PROCESS_BUDGETS, RateLimiter
@@ -49,7 +50,7 @@ def redis_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "budget_redis", *
 @pytest.mark.parametrize("value", ["memcached", 3, ["redis"]])
 def test_an_unknown_backend_names_the_field_and_the_choices(codex_conn, value):
     message = failure(codex_conn(rate_limit_backend=value))
-    assert "'rate_limit_backend' must be 'process' or 'redis'" in message
+    assert "'rate_limit_backend' must be one of 'process', 'host', 'redis'" in message
     assert "fix the 'rate_limit_backend' field" in message and "default, process" in message
 
 
@@ -86,6 +87,27 @@ def test_the_default_is_the_process_limiter(codex_conn):
     assert CodexHook(codex_conn()).config.rate_budget is PROCESS_BUDGETS
 
 
+def test_the_host_backend_books_in_the_hosts_file(sandbox, codex_conn):
+    from airflow_provider_codex.api.budget_host import HostStore, default_path
+
+    hook = CodexHook(codex_conn(rate_limit_backend="host"))
+    store = hook.config.rate_budget
+    assert isinstance(store, HostStore) and store.path == default_path()
+    assert CodexHook(codex_conn(rate_limit_backend="host")).config.rate_budget is store
+    assert isinstance(hook.client.core.limiter_for(USAGE), SharedBudget)
+    params = window_params(USAGE, START, START + timedelta(days=1))
+    assert [r for page in hook.client.iter_pages(USAGE, params) for r in page.rows] == sandbox.data.usage_rows(
+        START.date()
+    )
+    import sqlite3
+
+    name = budget_name(sandbox.base_url, sandbox.analytics_key, USAGE.name, 60.0)
+    with sqlite3.connect(store.path) as db:
+        (booked,) = db.execute("SELECT count(*) FROM slots WHERE name = ?", (name,)).fetchone()
+    assert booked == hook.client.stats.requests > 0
+    hook.close()
+
+
 @pytest.fixture
 def budget_keys():
     yield
@@ -104,7 +126,7 @@ def test_the_redis_backend_books_every_face_in_the_connections_redis(sandbox, co
     assert isinstance(store, RedisStore)
     assert other.config.rate_budget is store  # one store (pool, "down" state) per process and Redis
     budget = hook.client.core.limiter_for(USAGE)
-    assert isinstance(budget, RedisBudget) and other.client.core.limiter_for(USAGE) is budget
+    assert isinstance(budget, SharedBudget) and other.client.core.limiter_for(USAGE) is budget
     params = window_params(USAGE, START, START + timedelta(days=1))
     rows = [r for page in hook.client.iter_pages(USAGE, params) for r in page.rows]
     assert rows == sandbox.data.usage_rows(START.date())
