@@ -11,6 +11,7 @@ the floor the limit sets: ``(ceil(requests / limit) - 1)`` windows.
     .venv/bin/python bench/rate_budget.py                 # 8 workers, 3 reps of each backend
     .venv/bin/python bench/rate_budget.py --workers 4 --reps 1 --backends process redis
 
+``host`` books in a SQLite file of the run's own (the processes of one machine);
 Redis is the local server (``--redis-port``, database ``--redis-db``, emptied of
 the budget's keys before each run); ``redis-down`` points the budget at a closed
 port, to show the fallback: per-process pacing, one warning per process, no failure.
@@ -19,8 +20,10 @@ port, to show the fallback: per-process pacing, one warning per process, no fail
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import multiprocessing
+import shutil
 import socket
 import statistics
 import sys
@@ -37,17 +40,20 @@ if str(REPO) not in sys.path:
 import redis  # noqa: E402
 
 from airflow_provider_codex.api.budget import KEY_PREFIX  # noqa: E402
+from airflow_provider_codex.api.budget_host import HostStore  # noqa: E402
 from airflow_provider_codex.api.budget_redis import RedisStore  # noqa: E402
 from airflow_provider_codex.api.limits import PROCESS_BUDGETS, BudgetSource  # noqa: E402
 from bench.config import ANALYTICS_KEY, WORKSPACE_ID  # noqa: E402
 
-BACKENDS = ("process", "redis", "redis-down")
+BACKENDS = ("process", "host", "redis", "redis-down")
 FIRST_DAY = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def budget_source(backend: str, spec: dict[str, Any]) -> BudgetSource:
     if backend == "process":
         return PROCESS_BUDGETS
+    if backend == "host":
+        return HostStore(Path(spec["host_file"]))
     if backend == "redis":
         return RedisStore.connect(host="127.0.0.1", port=spec["redis_port"], db=spec["redis_db"])
     if backend == "redis-down":
@@ -64,6 +70,7 @@ def worker(spec: dict[str, Any], index: int, barrier: Any, out: Any) -> None:
     from airflow_provider_codex.api.paging import window_params
     from airflow_provider_codex.api.retry import RetryPolicy
 
+    warnings = _count_budget_warnings()
     config = ClientConfig(
         base_url=spec["base_url"],
         workspace_id=WORKSPACE_ID,
@@ -85,15 +92,38 @@ def worker(spec: dict[str, Any], index: int, barrier: Any, out: Any) -> None:
         except CodexError as error:
             failed = f"{type(error).__name__}: {error}"
         ended = time.time()
-        out.put({"began": began, "ended": ended, "requests": client.stats.requests, "failed": failed})
+        out.put(
+            {
+                "began": began,
+                "ended": ended,
+                "requests": client.stats.requests,
+                "failed": failed,
+                "warnings": warnings.count,
+            }
+        )
+
+
+class _Counter(logging.Handler):
+    """Counts the budget's warnings in one worker; everything else logged there is dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def _count_budget_warnings() -> _Counter:
+    counter = _Counter()
+    logging.getLogger("airflow_provider_codex.api.budget").addHandler(counter)
+    logging.getLogger("airflow_provider_codex.api.budget").propagate = False
+    logging.getLogger("airflow_provider_codex.api.core").setLevel(logging.ERROR)  # each 429's retry line
+    return counter
 
 
 def run_once(spec: dict[str, Any], sandbox: Any) -> dict[str, Any]:
-    if spec["backend"] == "redis":
-        client = redis.Redis(host="127.0.0.1", port=spec["redis_port"], db=spec["redis_db"])
-        for key in client.scan_iter(f"{KEY_PREFIX}*"):
-            client.delete(key)
-        client.close()
+    _empty(spec["backend"], spec)
     sandbox.reset()
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(spec["workers"])
@@ -116,6 +146,7 @@ def run_once(spec: dict[str, Any], sandbox: Any) -> dict[str, Any]:
         "wall": wall,
         "floor": floor,
         "failed": sum(1 for r in results if r["failed"]),
+        "warnings": max(r["warnings"] for r in results),
     }
 
 
@@ -126,12 +157,19 @@ def booking_cost(backend: str, spec: dict[str, Any], rounds: int = 2000) -> floa
     for _ in range(rounds):
         budget.settle(budget.book("usage"))
     cost = (time.perf_counter() - started) / rounds * 1e6
+    _empty(backend, spec)
+    return cost
+
+
+def _empty(backend: str, spec: dict[str, Any]) -> None:
+    """No booking of a run left for the next one."""
     if backend == "redis":
         client = redis.Redis(host="127.0.0.1", port=spec["redis_port"], db=spec["redis_db"])
         for key in client.scan_iter(f"{KEY_PREFIX}*"):
             client.delete(key)
         client.close()
-    return cost
+    elif backend == "host":
+        Path(spec["host_file"]).unlink(missing_ok=True)
 
 
 def closed_port() -> int:
@@ -156,7 +194,8 @@ def main(argv: list[str]) -> int:
 
     faults = {"rate_limit_per_minute": args.limit, "time_scale": args.time_scale}
     config = {"users": 5, "events_per_day": 0, "today": "2026-12-01", "faults": faults}
-    log = Path(tempfile.gettempdir()) / "rate-budget-sandbox.log"
+    work = Path(tempfile.mkdtemp(prefix="rate-budget-"))
+    log = work / "sandbox.log"
     base = {
         "workers": args.workers,
         "days": args.days,
@@ -165,6 +204,7 @@ def main(argv: list[str]) -> int:
         "redis_port": args.redis_port,
         "redis_db": args.redis_db,
         "closed_port": closed_port(),
+        "host_file": str(work / "host-budget.sqlite3"),
     }
     runs: dict[str, list[dict[str, Any]]] = {b: [] for b in args.backends}
     with sandbox_proc.running(config, log) as sandbox:
@@ -175,6 +215,7 @@ def main(argv: list[str]) -> int:
                 runs[backend].append(result)
                 print(f"rep {rep + 1} {backend}: {result}", flush=True)
     costs = {b: booking_cost(b, base) for b in args.backends}
+    shutil.rmtree(work, ignore_errors=True)
 
     window = 60 / args.time_scale
     print()
@@ -183,17 +224,21 @@ def main(argv: list[str]) -> int:
         f"(sandbox and client), {args.reps} reps; medians"
     )
     print()
-    print("| backend | requests | 429s | 429 share | wall s | floor s | wall / floor | failed tasks | book+settle µs |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| backend | requests | 429s | 429 share | wall s | floor s | wall / floor | failed tasks "
+        "| budget warnings per worker | book+settle µs |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for backend, results in runs.items():
         requests = statistics.median(r["requests"] for r in results)
         refused = statistics.median(r["429s"] for r in results)
         wall = statistics.median(r["wall"] for r in results)
         floor = statistics.median(r["floor"] for r in results)
         failed = max(r["failed"] for r in results)
+        warned = max(r["warnings"] for r in results)
         print(
             f"| {backend} | {requests:g} | {refused:g} | {refused / requests:.1%} | {wall:.2f} | {floor:.2f} "
-            f"| {wall / floor:.2f}x | {failed} | {costs[backend]:.0f} |"
+            f"| {wall / floor:.2f}x | {failed} | {warned} | {costs[backend]:.0f} |"
         )
     return 0
 

@@ -1,12 +1,14 @@
 """The connection's rate budget backend: where its clients count requests (``docs/scale-out.md``).
 
-``rate_limit_backend`` is ``process`` (the default: each process's own limiter,
-nothing to run) or ``redis``: one budget for every process and host, kept in the
-Redis of the Airflow connection ``rate_limit_redis_conn_id`` (``redis_default``,
-the Celery broker's in most deployments). That connection is read as the Redis
-provider's ``RedisHook`` reads it (host, port, login, password, extras ``db`` and
-``ssl*``), but its clients are made by :meth:`.RedisStore.connect`: the budget
-needs every call bounded and never retried, which the hook's client is not.
+``rate_limit_backend`` is ``host`` (the default: every process of the machine
+books in one SQLite file under the temp dir, nothing to run), ``process`` (each
+process alone, as before) or ``redis``: one budget for every process and host,
+kept in the Redis of the Airflow connection ``rate_limit_redis_conn_id``
+(``redis_default``, the Celery broker's in most deployments). That connection is
+read as the Redis provider's ``RedisHook`` reads it (host, port, login, password,
+extras ``db`` and ``ssl*``), but its clients are made by
+:meth:`.RedisStore.connect`: the budget needs every call bounded and never
+retried, which the hook's client is not.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ _CONN_ID = re.compile(r"[\w.-]+")  # what Airflow allows in a connection id
 class BudgetChoice:
     """The two extras, checked."""
 
-    backend: str = PROCESS
+    backend: str = HOST
     redis_conn_id: str = DEFAULT_REDIS_CONN_ID
 
 
@@ -72,7 +74,7 @@ def missing_redis_connection(choice: BudgetChoice, source: str) -> CodexConfigEr
     return CodexConfigError(
         f"{source}: '{REDIS_CONN_FIELD}' names the connection '{choice.redis_conn_id}', which is not defined: "
         f"define that Redis connection (the Celery broker's, e.g. AIRFLOW_CONN_{choice.redis_conn_id.upper()}="
-        f"'redis://host:6379/0'), fix the '{REDIS_CONN_FIELD}' field, or set '{BACKEND_FIELD}' to 'process'"
+        f"'redis://host:6379/0'), fix the '{REDIS_CONN_FIELD}' field, or set '{BACKEND_FIELD}' to 'host'"
     )
 
 
@@ -115,7 +117,7 @@ def redis_store(conn: Any) -> BudgetSource:
     if str(extra.get("cluster", "")).lower() in {"true", "1"}:
         raise CodexConfigError(
             f"{where}: is a Redis cluster; the rate budget needs one standalone Redis (such as the Celery "
-            "broker's): point the connection at it, or set 'rate_limit_backend' to 'process'"
+            "broker's): point the connection at it, or set 'rate_limit_backend' to 'host'"
         )
     db = extra.get("db") or 0
     if isinstance(db, bool) or not (isinstance(db, int) or (isinstance(db, str) and db.strip().isdigit())):

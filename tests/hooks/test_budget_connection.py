@@ -51,7 +51,7 @@ def redis_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "budget_redis", *
 def test_an_unknown_backend_names_the_field_and_the_choices(codex_conn, value):
     message = failure(codex_conn(rate_limit_backend=value))
     assert "'rate_limit_backend' must be one of 'process', 'host', 'redis'" in message
-    assert "fix the 'rate_limit_backend' field" in message and "default, process" in message
+    assert "fix the 'rate_limit_backend' field" in message and "default, host" in message
 
 
 @pytest.mark.parametrize("value", ["redis default", "../x", 7])
@@ -65,7 +65,7 @@ def test_a_missing_redis_connection_names_it_and_the_fixes(codex_conn):
     conn_id = codex_conn(rate_limit_backend="redis", rate_limit_redis_conn_id="no_such_redis")
     message = failure(conn_id)
     assert "'rate_limit_redis_conn_id' names the connection 'no_such_redis', which is not defined" in message
-    assert "set 'rate_limit_backend' to 'process'" in message
+    assert "set 'rate_limit_backend' to 'host'" in message
     ok, said = CodexHook(conn_id).test_connection()
     assert not ok and "misconfigured" in said and "no_such_redis" in said
 
@@ -80,17 +80,16 @@ def test_a_redis_connection_the_budget_cannot_use_is_named(codex_conn, monkeypat
     assert "connection 'odd_redis' (the rate budget's Redis)" in message and wanted in message
 
 
-def test_the_default_is_the_process_limiter(codex_conn):
+def test_the_process_backend_is_the_process_limiter(codex_conn):
     hook = CodexHook(codex_conn(rate_limit_backend=" PROCESS ", rate_limit_redis_conn_id="whatever"))
     assert hook.config.rate_budget is PROCESS_BUDGETS
     assert isinstance(hook.client.core.limiter_for(USAGE), RateLimiter)
-    assert CodexHook(codex_conn()).config.rate_budget is PROCESS_BUDGETS
 
 
-def test_the_host_backend_books_in_the_hosts_file(sandbox, codex_conn):
+def test_the_default_host_backend_books_in_the_hosts_file(sandbox, codex_conn):
     from airflow_provider_codex.api.budget_host import HostStore, default_path
 
-    hook = CodexHook(codex_conn(rate_limit_backend="host"))
+    hook = CodexHook(codex_conn())  # the default
     store = hook.config.rate_budget
     assert isinstance(store, HostStore) and store.path == default_path()
     assert CodexHook(codex_conn(rate_limit_backend="host")).config.rate_budget is store
