@@ -11,7 +11,8 @@ the floor the limit sets: ``(ceil(requests / limit) - 1)`` windows.
     .venv/bin/python bench/rate_budget.py                 # 8 workers, 3 reps of each backend
     .venv/bin/python bench/rate_budget.py --workers 4 --reps 1 --backends process redis
 
-``host`` books in a SQLite file of the run's own (the processes of one machine);
+``host`` books in a SQLite file of the run's own (the processes of one machine),
+``host-x2`` in two such files, the workers alternating (two machines, each its own);
 Redis is the local server (``--redis-port``, database ``--redis-db``, emptied of
 the budget's keys before each run); ``redis-down`` points the budget at a closed
 port, to show the fallback: per-process pacing, one warning per process, no failure.
@@ -45,15 +46,17 @@ from airflow_provider_codex.api.budget_redis import RedisStore  # noqa: E402
 from airflow_provider_codex.api.limits import PROCESS_BUDGETS, BudgetSource  # noqa: E402
 from bench.config import ANALYTICS_KEY, WORKSPACE_ID  # noqa: E402
 
-BACKENDS = ("process", "host", "redis", "redis-down")
+BACKENDS = ("process", "host", "host-x2", "redis", "redis-down")
 FIRST_DAY = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def budget_source(backend: str, spec: dict[str, Any]) -> BudgetSource:
+def budget_source(backend: str, spec: dict[str, Any], index: int = 0) -> BudgetSource:
     if backend == "process":
         return PROCESS_BUDGETS
     if backend == "host":
         return HostStore(Path(spec["host_file"]))
+    if backend == "host-x2":  # two machines, each with its own file: workers alternate between them
+        return HostStore(Path(f"{spec['host_file']}.{index % 2}"))
     if backend == "redis":
         return RedisStore.connect(host="127.0.0.1", port=spec["redis_port"], db=spec["redis_db"])
     if backend == "redis-down":
@@ -78,7 +81,7 @@ def worker(spec: dict[str, Any], index: int, barrier: Any, out: Any) -> None:
         requests_per_minute=spec["limit"],
         rate_period=60 / spec["time_scale"],
         retry=RetryPolicy(max_attempts=30, backoff_base=0.05, backoff_max=0.5),
-        rate_budget=budget_source(spec["backend"], spec),
+        rate_budget=budget_source(spec["backend"], spec, index),
     )
     start = FIRST_DAY + timedelta(days=index * spec["days"])
     params = window_params(USAGE_WORKSPACE, start, start + timedelta(days=spec["days"]))
@@ -168,8 +171,9 @@ def _empty(backend: str, spec: dict[str, Any]) -> None:
         for key in client.scan_iter(f"{KEY_PREFIX}*"):
             client.delete(key)
         client.close()
-    elif backend == "host":
-        Path(spec["host_file"]).unlink(missing_ok=True)
+    elif backend.startswith("host"):
+        for path in Path(spec["host_file"]).parent.glob(f"{Path(spec['host_file']).name}*"):
+            path.unlink()
 
 
 def closed_port() -> int:

@@ -20,7 +20,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from airflow_provider_codex.api.budget import DEFAULT_RECHECK, DEFAULT_TIMEOUT, Reply, SharedStore
+from airflow_provider_codex.api.budget import DEFAULT_RECHECK, Reply, SharedStore
+
+#: Seconds a booking may wait for the file's lock. Longer than a network store's bound: nothing
+#: but other processes' bookings (each well under a millisecond) can hold it, and a burst of
+#: tasks starting together all open the file at once.
+LOCK_TIMEOUT = 2.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (name TEXT NOT NULL, token TEXT NOT NULL, at INTEGER NOT NULL,
@@ -46,7 +51,7 @@ class HostStore(SharedStore):
         self,
         path: Path | None = None,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = LOCK_TIMEOUT,
         recheck: float = DEFAULT_RECHECK,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -132,7 +132,11 @@ _SHARED_LOCK = threading.Lock()
 
 
 def key_fingerprint(key: str) -> str:
-    """A salted digest standing for an API key in the limiter registry (never the key itself)."""
+    """A salted digest standing for an API key in the limiter registry (never the key itself).
+
+    Per process only: its salt is random, so a store every process shares names its windows
+    with :func:`.budget.budget_name` instead.
+    """
     return hashlib.blake2b(key.encode(), key=_FINGERPRINT_SALT, digest_size=16).hexdigest()
 
 
