@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -36,7 +37,28 @@ CREATE INDEX IF NOT EXISTS slots_by_time ON slots (name, at);
 
 def default_path() -> Path:
     """``<temp dir>/codex-rate-budget-<user>/budget.sqlite3``: one per user, so no one else's file is used."""
-    return Path(tempfile.gettempdir()) / f"codex-rate-budget-{getpass.getuser()}" / "budget.sqlite3"
+    return Path(tempfile.gettempdir()) / f"codex-rate-budget-{_user()}" / "budget.sqlite3"
+
+
+def _user() -> str:
+    """The user's name as a path part; its uid where it has none (containers run arbitrary uids)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    return re.sub(r"[^\w.-]", "_", name)
+
+
+def _private_folder(folder: Path) -> None:
+    """Make ``folder`` (0700), or check it is this user's alone: another user could read or fill it."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if hasattr(os, "getuid"):
+        found = folder.stat()
+        if found.st_uid != os.getuid() or found.st_mode & 0o077:
+            raise PermissionError(
+                f"{folder} is not private to this user (owner uid {found.st_uid}, mode "
+                f"{found.st_mode & 0o777:o}): remove it, or set the connection's rate_limit_backend"
+            )
 
 
 class HostStore(SharedStore):
@@ -64,7 +86,7 @@ class HostStore(SharedStore):
         """This thread's connection (SQLite's are not shared between threads; a fork gets a new one)."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None or getattr(self._local, "pid", None) != os.getpid():
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private_folder(self.path.parent)
             db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")

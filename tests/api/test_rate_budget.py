@@ -364,3 +364,15 @@ def test_the_host_budget_is_private_to_its_user(tmp_path, base_url):
     assert store.budget_for(base_url, KEY, 2, 1.0).book(ROUTE).token is not None
     assert path.parent.stat().st_mode & 0o777 == 0o700
     assert KEY.encode() not in path.read_bytes()
+
+
+def test_a_host_budget_folder_others_can_read_is_not_used(tmp_path, base_url, caplog):
+    caplog.set_level(logging.WARNING)
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    budget = HostStore(folder / "budget.sqlite3").budget_for(base_url, KEY, 2, 10.0)
+    paces_locally([budget.book(ROUTE) for _ in range(3)], 10.0)
+    assert not (folder / "budget.sqlite3").exists()
+    warned = budget_warnings(caplog)
+    assert len(warned) == 1 and "is not private to this user" in warned[0], warned
