@@ -71,10 +71,11 @@ def budget_choice(extra: Mapping[str, Any], source: str) -> BudgetChoice:
 
 
 def missing_redis_connection(choice: BudgetChoice, source: str) -> CodexConfigError:
+    """A misconfiguration, not an outage: the task fails at once rather than pace alone unnoticed."""
     return CodexConfigError(
         f"{source}: '{REDIS_CONN_FIELD}' names the connection '{choice.redis_conn_id}', which is not defined: "
         f"define that Redis connection (the Celery broker's, e.g. AIRFLOW_CONN_{choice.redis_conn_id.upper()}="
-        f"'redis://host:6379/0'), fix the '{REDIS_CONN_FIELD}' field, or set '{BACKEND_FIELD}' to 'host'"
+        f"'redis://host:6379/?db=0'), fix the '{REDIS_CONN_FIELD}' field, or set '{BACKEND_FIELD}' to 'host'"
     )
 
 
@@ -110,7 +111,13 @@ def host_store() -> BudgetSource:
 
 def redis_store(conn: Any) -> BudgetSource:
     """The process's one store for the Redis connection ``conn`` (one pool, one "down" state)."""
-    from airflow_provider_codex.api.budget_redis import RedisStore  # redis-py only where a budget uses it
+    try:
+        from airflow_provider_codex.api.budget_redis import RedisStore  # redis-py only where a budget uses it
+    except ImportError:
+        raise CodexConfigError(
+            f"the 'redis' rate budget needs redis-py to reach connection '{conn.conn_id}': install "
+            "'airflow-provider-codex[redis]', or set 'rate_limit_backend' to 'host'"
+        ) from None
 
     where = f"connection '{conn.conn_id}' (the rate budget's Redis)"
     extra = conn.extra_dejson
