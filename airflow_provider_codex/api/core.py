@@ -177,17 +177,18 @@ class ClientCore:
         policy = self.config.retry
         limiter = self.limiter_for(endpoint) if rate_limited else None
         for attempt in range(1, policy.max_attempts + 1):
-            booking: Outcome = None
+            booking: Booking | None = None
             if limiter is not None:
-                booking = yield Book(limiter, endpoint.name)
-                assert isinstance(booking, Booking), booking
+                booked = yield Book(limiter, endpoint.name)
+                assert isinstance(booked, Booking), booked
+                booking = booked
                 if booking.wait > 0:
                     yield Sleep(booking.wait)
             if into is not None:
                 into.reset()
             outcome = yield Send(request, into)
             assert not isinstance(outcome, Booking), outcome
-            if limiter is not None and isinstance(booking, Booking):
+            if limiter is not None and booking is not None:
                 yield Settle(limiter, booking)
             self.stats.requests += 1
             if isinstance(outcome, httpx.Response):

@@ -7,8 +7,8 @@ limiter says how long to wait, the face sleeps.
 
 What a client paces through is a :class:`Budget` handed out by a
 :class:`BudgetSource`: by default the process's limiter (:data:`PROCESS_BUDGETS`);
-a budget shared by every process and host (:mod:`.budget`, in Redis) has the
-same four calls, so the faces drive both alike.
+a budget shared by processes (:mod:`.budget`: a host's SQLite file, or Redis for
+every host) has the same four calls, so the faces drive both alike.
 """
 
 from __future__ import annotations
