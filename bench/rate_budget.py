@@ -185,7 +185,7 @@ def closed_port() -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--days", type=int, default=15, help="requests per worker (one row a page)")
+    parser.add_argument("--days", type=int, default=15, help="days per worker (a page each, one row a page)")
     parser.add_argument("--limit", type=int, default=30, help="requests per (compressed) minute per route")
     parser.add_argument("--time-scale", type=float, default=60.0, help="60: the minute lasts one second")
     parser.add_argument("--reps", type=int, default=3)
@@ -224,8 +224,8 @@ def main(argv: list[str]) -> int:
     window = 60 / args.time_scale
     print()
     print(
-        f"{args.workers} worker processes x {args.days} requests, one route, limit {args.limit} per {window:g} s "
-        f"(sandbox and client), {args.reps} reps; medians"
+        f"{args.workers} worker processes x {args.days} days (a page per day with a row), one route, limit "
+        f"{args.limit} per {window:g} s (sandbox and client), {args.reps} reps; medians"
     )
     print()
     print(
