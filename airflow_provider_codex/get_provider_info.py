@@ -90,7 +90,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Where requests are counted against the limit: 'process' (each task process alone), "
         "'host' (every process of one machine, in a file under the temp dir) or 'redis' (every worker "
         "and host, in Redis).",
-        "schema": {"type": ["string", "null"], "enum": ["process", "host", "redis"], "default": "host"},
+        "schema": {"type": ["string", "null"], "enum": ["process", "host", "redis"], "default": "process"},
     },
     "rate_limit_redis_conn_id": _string(
         "Rate budget Redis connection",

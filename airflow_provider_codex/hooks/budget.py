@@ -1,8 +1,8 @@
 """The connection's rate budget backend: where its clients count requests (``docs/scale-out.md``).
 
-``rate_limit_backend`` is ``host`` (the default: every process of the machine
-books in one SQLite file under the temp dir, nothing to run), ``process`` (each
-process alone, as before) or ``redis``: one budget for every process and host,
+``rate_limit_backend`` is ``process`` (the default: each process alone, as
+before), ``host`` (every process of the machine books in one SQLite file under
+the temp dir, nothing to run) or ``redis``: one budget for every process and host,
 kept in the Redis of the Airflow connection ``rate_limit_redis_conn_id``
 (``redis_default``, the Celery broker's in most deployments). That connection is
 read as the Redis provider's ``RedisHook`` reads it (host, port, login, password,
@@ -40,7 +40,7 @@ _CONN_ID = re.compile(r"[\w.-]+")  # what Airflow allows in a connection id
 class BudgetChoice:
     """The two extras, checked."""
 
-    backend: str = HOST
+    backend: str = PROCESS
     redis_conn_id: str = DEFAULT_REDIS_CONN_ID
 
 

@@ -9,7 +9,7 @@ URL (default ``https://api.chatgpt.com/v1``); the extras hold ``workspace_id``,
 ``organization_id``, ``analytics_api_key``, ``compliance_api_key``,
 ``content_hash_secret``, ``timeout``, ``requests_per_minute``, ``rate_period_seconds``
 (the seconds that limit is counted over, default 60), ``verify_ssl``,
-``rate_limit_backend`` (``host``, the default: one budget per machine; ``process``; or
+``rate_limit_backend`` (``process``, the default; ``host``: one budget per machine; or
 ``redis``: one for every worker, see :mod:`.budget`) and ``rate_limit_redis_conn_id``
 (default ``redis_default``).
 Either key may be absent; calling an API whose key is missing raises an

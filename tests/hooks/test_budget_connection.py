@@ -51,7 +51,7 @@ def redis_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "budget_redis", *
 def test_an_unknown_backend_names_the_field_and_the_choices(codex_conn, value):
     message = failure(codex_conn(rate_limit_backend=value))
     assert "'rate_limit_backend' must be one of 'process', 'host', 'redis'" in message
-    assert "fix the 'rate_limit_backend' field" in message and "default, host" in message
+    assert "fix the 'rate_limit_backend' field" in message and "default, process" in message
 
 
 @pytest.mark.parametrize("value", ["redis default", "../x", 7])
@@ -80,19 +80,20 @@ def test_a_redis_connection_the_budget_cannot_use_is_named(codex_conn, monkeypat
     assert "connection 'odd_redis' (the rate budget's Redis)" in message and wanted in message
 
 
-def test_the_process_backend_is_the_process_limiter(codex_conn):
+def test_the_default_is_the_process_limiter(codex_conn):
     hook = CodexHook(codex_conn(rate_limit_backend=" PROCESS ", rate_limit_redis_conn_id="whatever"))
     assert hook.config.rate_budget is PROCESS_BUDGETS
     assert isinstance(hook.client.core.limiter_for(USAGE), RateLimiter)
+    assert CodexHook(codex_conn()).config.rate_budget is PROCESS_BUDGETS
 
 
-def test_the_default_host_backend_books_in_the_hosts_file(sandbox, codex_conn):
+def test_the_host_backend_books_in_the_hosts_file(sandbox, codex_conn):
     from airflow_provider_codex.api.budget_host import HostStore, default_path
 
-    hook = CodexHook(codex_conn())  # the default
+    hook = CodexHook(codex_conn(rate_limit_backend="host"))
     store = hook.config.rate_budget
     assert isinstance(store, HostStore) and store.path == default_path()
-    assert CodexHook(codex_conn(rate_limit_backend="host")).config.rate_budget is store
+    assert CodexHook(codex_conn(rate_limit_backend="Host")).config.rate_budget is store
     assert isinstance(hook.client.core.limiter_for(USAGE), SharedBudget)
     params = window_params(USAGE, START, START + timedelta(days=1))
     assert [r for page in hook.client.iter_pages(USAGE, params) for r in page.rows] == sandbox.data.usage_rows(
