@@ -75,7 +75,7 @@ def missing_redis_connection(choice: BudgetChoice, source: str) -> CodexConfigEr
     return CodexConfigError(
         f"{source}: '{REDIS_CONN_FIELD}' names the connection '{choice.redis_conn_id}', which is not defined: "
         f"define that Redis connection (the Celery broker's, e.g. AIRFLOW_CONN_{choice.redis_conn_id.upper()}="
-        f"'redis://host:6379/?db=0'), fix the '{REDIS_CONN_FIELD}' field, or set '{BACKEND_FIELD}' to 'host'"
+        f"'redis://host:6379/?db=0'), fix the '{REDIS_CONN_FIELD}' field, or set '{BACKEND_FIELD}' to 'process'"
     )
 
 
@@ -116,7 +116,7 @@ def redis_store(conn: Any) -> BudgetSource:
     except ImportError:
         raise CodexConfigError(
             f"the 'redis' rate budget needs redis-py to reach connection '{conn.conn_id}': install "
-            "'airflow-provider-codex[redis]', or set 'rate_limit_backend' to 'host'"
+            "'airflow-provider-codex[redis]', or set 'rate_limit_backend' to 'process'"
         ) from None
 
     where = f"connection '{conn.conn_id}' (the rate budget's Redis)"
@@ -124,7 +124,7 @@ def redis_store(conn: Any) -> BudgetSource:
     if str(extra.get("cluster", "")).lower() in {"true", "1"}:
         raise CodexConfigError(
             f"{where}: is a Redis cluster; the rate budget needs one standalone Redis (such as the Celery "
-            "broker's): point the connection at it, or set 'rate_limit_backend' to 'host'"
+            "broker's): point the connection at it, or set 'rate_limit_backend' to 'process'"
         )
     db = extra.get("db") or 0
     if isinstance(db, bool) or not (isinstance(db, int) or (isinstance(db, str) and db.strip().isdigit())):

@@ -65,7 +65,7 @@ def test_a_missing_redis_connection_names_it_and_the_fixes(codex_conn):
     conn_id = codex_conn(rate_limit_backend="redis", rate_limit_redis_conn_id="no_such_redis")
     message = failure(conn_id)
     assert "'rate_limit_redis_conn_id' names the connection 'no_such_redis', which is not defined" in message
-    assert "set 'rate_limit_backend' to 'host'" in message
+    assert "set 'rate_limit_backend' to 'process'" in message
     ok, said = CodexHook(conn_id).test_connection()
     assert not ok and "misconfigured" in said and "no_such_redis" in said
 
