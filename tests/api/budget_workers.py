@@ -20,11 +20,16 @@ from airflow_provider_codex.api.limits import PROCESS_BUDGETS, Budget, BudgetSou
 Record = tuple[float, float, bool]  # (the slot's mark, when it was sent, booked in the store)
 
 
+#: The stores' bounds, generous here: these workers test sharing, and a loaded CI machine must not
+#: turn a slow booking into a fallback (the bounds themselves have tests of their own).
+PATIENT = 30.0
+
+
 def source(spec: dict[str, Any]) -> BudgetSource:
     if spec["backend"] == "redis":
-        return RedisStore.connect(host="127.0.0.1", port=spec["port"], db=spec["db"])
+        return RedisStore.connect(host="127.0.0.1", port=spec["port"], db=spec["db"], timeout=PATIENT)
     if spec["backend"] == "host":
-        return HostStore(Path(spec["path"]))
+        return HostStore(Path(spec["path"]), timeout=PATIENT)
     return PROCESS_BUDGETS
 
 
