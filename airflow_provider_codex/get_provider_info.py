@@ -85,6 +85,18 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         above=0,
         maximum=86400,
     ),
+    "rate_limit_backend": {
+        "label": "Rate budget backend",
+        "description": "Where requests are counted against the limit: 'process' (each task process alone), "
+        "'host' (every process of one machine, in a file under the temp dir) or 'redis' (every worker "
+        "and host, in Redis).",
+        "schema": {"type": ["string", "null"], "enum": ["process", "host", "redis"], "default": "host"},
+    },
+    "rate_limit_redis_conn_id": _string(
+        "Rate budget Redis connection",
+        "With the 'redis' backend: the Airflow Redis connection the budget is kept in (e.g. the Celery broker's).",
+        default="redis_default",
+    ),
     "verify_ssl": {
         "label": "Verify TLS",
         "description": "Verify the server's TLS certificate (leave on outside local testing).",

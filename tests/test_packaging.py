@@ -62,6 +62,8 @@ def test_wheel_installs_in_a_fresh_venv_and_airflow_lists_the_provider(tmp_path)
         ("content_hash_secret", True),
         ("requests_per_minute", False),
         ("rate_period_seconds", False),
+        ("rate_limit_backend", False),
+        ("rate_limit_redis_conn_id", False),
     ]:
         assert f"('extra__codex__{field}', {sensitive})" in fields, fields
 

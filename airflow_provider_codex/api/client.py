@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from airflow_provider_codex.api.config import ClientConfig
-from airflow_provider_codex.api.core import Action, ClientCore, ClientStats, Flow, Outcome, Send, Sleep
+from airflow_provider_codex.api.core import Action, Book, ClientCore, ClientStats, Flow, Outcome, Send, Settle, Sleep
 from airflow_provider_codex.api.deadline import DeadlineExceeded, attempt_deadline, bound_by_deadline
 from airflow_provider_codex.api.downloads import (
     DOWNLOAD_CHUNK,
@@ -31,7 +31,7 @@ from airflow_provider_codex.api.downloads import (
 )
 from airflow_provider_codex.api.endpoints import COMPLIANCE_LOGS, Endpoint
 from airflow_provider_codex.api.errors import redacting
-from airflow_provider_codex.api.limits import RateLimiter
+from airflow_provider_codex.api.limits import Budget
 from airflow_provider_codex.api.paging import Page, Pager
 from airflow_provider_codex.api.tls import ssl_context
 
@@ -41,7 +41,7 @@ T = TypeVar("T")
 class _Face:
     """What both faces share: the core and the public, I/O-free helpers."""
 
-    def __init__(self, config: ClientConfig, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, config: ClientConfig, limiter: Budget | None = None) -> None:
         self.core = ClientCore(config, limiter)
 
     @property
@@ -87,7 +87,7 @@ class CodexClient(_Face):
         self,
         config: ClientConfig,
         *,
-        limiter: RateLimiter | None = None,
+        limiter: Budget | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(config, limiter)
@@ -105,6 +105,11 @@ class CodexClient(_Face):
     def _perform(self, action: Action) -> Outcome:
         if isinstance(action, Sleep):
             time.sleep(action.seconds)
+            return None
+        if isinstance(action, Book):
+            return action.budget.book(action.route)
+        if isinstance(action, Settle):
+            action.budget.settle(action.booking)
             return None
         with attempt_deadline(self.config.request_deadline) as deadline:
             try:
@@ -181,7 +186,7 @@ class AsyncCodexClient(_Face):
         self,
         config: ClientConfig,
         *,
-        limiter: RateLimiter | None = None,
+        limiter: Budget | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(config, limiter)
@@ -199,6 +204,11 @@ class AsyncCodexClient(_Face):
     async def _perform(self, action: Action) -> Outcome:
         if isinstance(action, Sleep):
             await asyncio.sleep(action.seconds)
+            return None
+        if isinstance(action, Book):
+            return await action.budget.abook(action.route)
+        if isinstance(action, Settle):
+            await action.budget.asettle(action.booking)
             return None
         deadline = asyncio.timeout(self.config.request_deadline)
         try:

@@ -20,6 +20,7 @@ from airflow_provider_codex.api.endpoints import (
     Owner,
 )
 from airflow_provider_codex.api.errors import CodexConfigError
+from airflow_provider_codex.api.limits import PROCESS_BUDGETS, BudgetSource
 from airflow_provider_codex.api.retry import RetryPolicy
 
 
@@ -100,6 +101,9 @@ class ClientConfig:
     rate_period: float = 60.0
     verify: bool | str = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Where each key's requests are counted against ``requests_per_minute``: this process
+    #: alone (the default) or a store every process shares (:mod:`.budget`).
+    rate_budget: BudgetSource = field(default=PROCESS_BUDGETS, compare=False, repr=False)
     #: Where a connection's fields came from, for errors that name the fix.
     source: str = "the Codex connection"
 

@@ -23,7 +23,7 @@ from airflow_provider_codex.api.classify import classify, refused
 from airflow_provider_codex.api.config import ClientConfig
 from airflow_provider_codex.api.endpoints import EVENT_TYPE_PARAM, MAX_EVENT_TIME, Api, Endpoint
 from airflow_provider_codex.api.errors import CodexContractError, CodexRateLimitError, excerpt, quote
-from airflow_provider_codex.api.limits import RateLimiter, shared_limiter
+from airflow_provider_codex.api.limits import Booking, Budget
 from airflow_provider_codex.api.paging import Page, Pager
 from airflow_provider_codex.api.urls import route_url
 
@@ -60,8 +60,28 @@ class Send:
         return self.into if response.is_success else None
 
 
-Action = Sleep | Send
-Outcome = httpx.Response | httpx.TransportError | None
+@dataclass(frozen=True)
+class Book:
+    """Book a slot of ``budget`` on ``route`` (the outcome: the :class:`Booking`).
+
+    An action of its own, not a call in the flow: a shared budget asks a store,
+    which is I/O the face does its own way (sync or async).
+    """
+
+    budget: Budget
+    route: str
+
+
+@dataclass(frozen=True)
+class Settle:
+    """The request of ``booking`` has been answered: count it from now on."""
+
+    budget: Budget
+    booking: Booking
+
+
+Action = Sleep | Send | Book | Settle
+Outcome = httpx.Response | httpx.TransportError | Booking | None
 Flow = Generator[Action, Outcome, T]
 
 
@@ -94,26 +114,28 @@ class ClientCore:
     It does no I/O: its flows are driven by one of the two faces (:mod:`.client`).
     """
 
-    def __init__(self, config: ClientConfig, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, config: ClientConfig, limiter: Budget | None = None) -> None:
         self.config = config
         #: An explicit limiter paces every route of this client; without one, each API's
-        #: routes use the process's shared limiter for that service and key (see ``limiter_for``).
+        #: routes use the config's budget for that service and key (see ``limiter_for``).
         self.limiter = limiter
-        self._limiters: dict[Api, RateLimiter] = {}
+        self._limiters: dict[Api, Budget] = {}
         self.stats = ClientStats()
         #: What every error and log line of this client is scrubbed of.
         self.secrets = config.secrets()
 
-    def limiter_for(self, endpoint: Endpoint) -> RateLimiter:
-        """The limiter that paces ``endpoint``: shared by every client of this process that
-        calls the same service with the same key at the same limit."""
+    def limiter_for(self, endpoint: Endpoint) -> Budget:
+        """The budget that paces ``endpoint``: shared by every client that calls the same service
+        with the same key at the same limit, in this process or (``config.rate_budget``) in all."""
         if self.limiter is not None:
             return self.limiter
         limiter = self._limiters.get(endpoint.api)
         if limiter is None:
             config = self.config
             key = config.key_for(endpoint.api).reveal()
-            limiter = shared_limiter(config.base_url, key, config.requests_per_minute, config.rate_period)
+            limiter = config.rate_budget.budget_for(
+                config.base_url, key, config.requests_per_minute, config.rate_period
+            )
             self._limiters[endpoint.api] = limiter
         return limiter
 
@@ -155,14 +177,19 @@ class ClientCore:
         policy = self.config.retry
         limiter = self.limiter_for(endpoint) if rate_limited else None
         for attempt in range(1, policy.max_attempts + 1):
-            pace, mark = limiter.reserve(endpoint.name) if limiter else (0.0, 0.0)
-            if pace > 0:
-                yield Sleep(pace)
+            booking: Booking | None = None
+            if limiter is not None:
+                booked = yield Book(limiter, endpoint.name)
+                assert isinstance(booked, Booking), booked
+                booking = booked
+                if booking.wait > 0:
+                    yield Sleep(booking.wait)
             if into is not None:
                 into.reset()
             outcome = yield Send(request, into)
-            if limiter:
-                limiter.answered(endpoint.name, mark)
+            assert not isinstance(outcome, Booking), outcome
+            if limiter is not None and booking is not None:
+                yield Settle(limiter, booking)
             self.stats.requests += 1
             if isinstance(outcome, httpx.Response):
                 self.stats.by_status[outcome.status_code] += 1

@@ -4,6 +4,11 @@ The service counts a key's requests whoever sends them, so every client of a
 process that uses the same key on the same service paces through one shared
 :class:`RateLimiter` (:func:`shared_limiter`). Pure bookkeeping, no I/O: the
 limiter says how long to wait, the face sleeps.
+
+What a client paces through is a :class:`Budget` handed out by a
+:class:`BudgetSource`: by default the process's limiter (:data:`PROCESS_BUDGETS`);
+a budget shared by processes (:mod:`.budget`: a host's SQLite file, or Redis for
+every host) has the same four calls, so the faces drive both alike.
 """
 
 from __future__ import annotations
@@ -14,8 +19,45 @@ import os
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Protocol
 
 from airflow_provider_codex.api.endpoints import DEFAULT_REQUESTS_PER_MINUTE
+
+
+@dataclass(frozen=True)
+class Booking:
+    """One booked slot: how long to wait for it, and what :meth:`Budget.settle` needs to count it."""
+
+    route: str
+    wait: float
+    #: The slot's moment, in the clock of whoever booked it.
+    mark: float
+    #: The slot's id in a shared store; None when this process's limiter booked it.
+    token: str | None = None
+
+
+class Budget(Protocol):
+    """What paces a client's requests on each route; ``a``-prefixed calls are the async face's.
+
+    ``book`` takes the next free slot and says how long to wait for it; once the
+    answer is in, ``settle`` counts the request from that moment. Neither raises
+    for want of a store: a budget that cannot book where it should books locally.
+    """
+
+    def book(self, route: str) -> Booking: ...
+
+    def settle(self, booking: Booking) -> None: ...
+
+    async def abook(self, route: str) -> Booking: ...
+
+    async def asettle(self, booking: Booking) -> None: ...
+
+
+class BudgetSource(Protocol):
+    """Where a client gets the budget of one key on one service (see :data:`PROCESS_BUDGETS`)."""
+
+    def budget_for(self, base_url: str, key: str, limit: int, period: float) -> Budget: ...
 
 
 class RateLimiter:
@@ -65,6 +107,21 @@ class RateLimiter:
                 marks.remove(mark)
                 bisect.insort(marks, max(self._clock(), mark))
 
+    # the Budget protocol: no I/O, so the async face's calls are the sync ones
+
+    def book(self, route: str) -> Booking:
+        wait, mark = self.reserve(route)
+        return Booking(route, wait, mark)
+
+    def settle(self, booking: Booking) -> None:
+        self.answered(booking.route, booking.mark)
+
+    async def abook(self, route: str) -> Booking:
+        return self.book(route)
+
+    async def asettle(self, booking: Booking) -> None:
+        self.settle(booking)
+
 
 # --- one limiter per process per service, key and limit ---------------------------------
 
@@ -75,7 +132,11 @@ _SHARED_LOCK = threading.Lock()
 
 
 def key_fingerprint(key: str) -> str:
-    """A salted digest standing for an API key in the limiter registry (never the key itself)."""
+    """A salted digest standing for an API key in the limiter registry (never the key itself).
+
+    Per process only: its salt is random, so a store every process shares names its windows
+    with :func:`.budget.budget_name` instead.
+    """
     return hashlib.blake2b(key.encode(), key=_FINGERPRINT_SALT, digest_size=16).hexdigest()
 
 
@@ -93,3 +154,17 @@ def shared_limiter(base_url: str, key: str, limit: int, period: float) -> RateLi
         if limiter is None:
             limiter = _SHARED[scope] = RateLimiter(limit, period)
         return limiter
+
+
+class ProcessBudgets:
+    """The default :class:`BudgetSource`: the process's one limiter per service, key and limit.
+
+    Enough for one process (threads, ``dag.test()``, a triggerer); tasks in
+    processes of their own each count alone, see :mod:`.budget` for a shared one.
+    """
+
+    def budget_for(self, base_url: str, key: str, limit: int, period: float) -> Budget:
+        return shared_limiter(base_url, key, limit, period)
+
+
+PROCESS_BUDGETS = ProcessBudgets()

@@ -8,7 +8,10 @@ Connection fields (see ``get_provider_info.CONN_FIELDS``): ``host`` is the base
 URL (default ``https://api.chatgpt.com/v1``); the extras hold ``workspace_id``,
 ``organization_id``, ``analytics_api_key``, ``compliance_api_key``,
 ``content_hash_secret``, ``timeout``, ``requests_per_minute``, ``rate_period_seconds``
-(the seconds that limit is counted over, default 60), ``verify_ssl``.
+(the seconds that limit is counted over, default 60), ``verify_ssl``,
+``rate_limit_backend`` (``host``, the default: one budget per machine; ``process``; or
+``redis``: one for every worker, see :mod:`.budget`) and ``rate_limit_redis_conn_id``
+(default ``redis_default``).
 Either key may be absent; calling an API whose key is missing raises an
 error naming the field to fill.
 
@@ -33,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_codex.api.client import AsyncCodexClient, CodexClient
@@ -51,6 +55,7 @@ from airflow_provider_codex.api.paging import Page, window_params
 from airflow_provider_codex.api.retry import RetryPolicy
 from airflow_provider_codex.datasets import Source, endpoint_for
 from airflow_provider_codex.get_provider_info import CONN_FIELDS
+from airflow_provider_codex.hooks.budget import REDIS, budget_choice, missing_redis_connection, rate_budget
 
 #: The schemes a base URL may have.
 SCHEMES = ("https", "http")
@@ -87,9 +92,14 @@ class CodexHook(BaseHook):
         return self.config_from_connection(self.get_connection(self.codex_conn_id), self.retry)
 
     @classmethod
-    def config_from_connection(cls, conn: Any, retry: RetryPolicy | None = None) -> ClientConfig:
+    def config_from_connection(
+        cls, conn: Any, retry: RetryPolicy | None = None, *, redis_conn: Any = None
+    ) -> ClientConfig:
+        """The config of ``conn``; with the ``redis`` budget backend, ``redis_conn`` is its Redis
+        connection (read here when not given)."""
         source = _source(conn)
         extra = connection_extra(conn)
+        choice = budget_choice(extra, source)
         keys = {api: secret_or_none(_text(extra.get(info.connection_field))) for api, info in API_KEYS.items()}
         for key in keys.values():
             if key is not None:
@@ -109,6 +119,7 @@ class CodexHook(BaseHook):
             rate_period=_number(extra, "rate_period_seconds", source),
             verify=_bool(extra, "verify_ssl", source, default=True),
             retry=retry or RetryPolicy(),
+            rate_budget=rate_budget(choice, source, redis_conn),
             source=source,
         )
 
@@ -162,7 +173,14 @@ class CodexHook(BaseHook):
     async def aget_config(self) -> ClientConfig:
         """:attr:`config`, read without blocking the event loop (for triggers)."""
         conn = await self.aget_connection(self.codex_conn_id)
-        return self.config_from_connection(conn, self.retry)
+        choice = budget_choice(connection_extra(conn), _source(conn))
+        redis_conn = None
+        if choice.backend == REDIS:
+            try:
+                redis_conn = await self.aget_connection(choice.redis_conn_id)
+            except AirflowNotFoundException:
+                raise missing_redis_connection(choice, _source(conn)) from None
+        return self.config_from_connection(conn, self.retry, redis_conn=redis_conn)
 
     async def aget_async_client(self) -> AsyncCodexClient:
         """A new async client for a trigger; the caller closes it (``async with``)."""
