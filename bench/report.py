@@ -202,18 +202,26 @@ def targets(rows: Sequence[Row], memory: dict[str, Any] | None, backfill: dict[s
         )
     if backfill:
         out.append(
-            Target("backfill: zero failed tasks", str(backfill.get("tasks_failed")), backfill.get("tasks_failed") == 0)
+            Target(
+                "backfill (threads of one process, not a deployment): zero failed tasks",
+                str(backfill.get("tasks_failed")),
+                backfill.get("tasks_failed") == 0,
+            )
         )
         value = backfill.get("requests_ratio")
         out.append(
             Target(
-                "backfill: requests <= 1.1x the minimum", _fmt(value, 2) + "x", None if value is None else value <= 1.1
+                "backfill (threads): requests <= 1.1x the minimum",
+                _fmt(value, 2) + "x",
+                None if value is None else value <= 1.1,
             )
         )
         value = backfill.get("wall_ratio")
         out.append(
             Target(
-                "backfill: wall time <= 1.2x the floor", _fmt(value, 2) + "x", None if value is None else value <= 1.2
+                "backfill (threads): wall time <= 1.2x the floor",
+                _fmt(value, 2) + "x",
+                None if value is None else value <= 1.2,
             )
         )
     return out

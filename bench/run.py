@@ -8,7 +8,11 @@ loader alike:
 1. analytics, wide: limit, provider, dlt and HttpOperator into SQLite and PostgreSQL;
 2. compliance, deep: limit, provider and dlt into PostgreSQL;
 3. memory: ``bench/memory.py`` when present;
-4. a rate-limited backfill: every analytics dataset, one run per day.
+4. a rate-limited backfill: every analytics dataset, one run per day; two forms:
+   ``deployment`` (``bench/backfill_deployment.py``: both example DAGs through a real
+   scheduler, LocalExecutor and CeleryExecutor, every task in its own process) and
+   ``backfill``, the tasks as threads of one process (not a deployment: no Airflow
+   executor runs tasks so; kept as the client's own pacing, without Airflow's overhead).
 
 Cases 3 and 4 (a few minutes) run first, so that a full run interrupted with
 Ctrl-C still reports them and the reps of cases 1 and 2 it completed.
@@ -364,6 +368,21 @@ class Bench:
 
     # -- case 4 ------------------------------------------------------------------------
 
+    def backfill_deployment(self, days: int) -> None:
+        """Case 4 as deployments run it: ``bench/backfill_deployment.py`` once per executor."""
+        results: dict[str, Any] = {}
+        for executor in ("local", "celery"):
+            out = self.work / f"backfill-deployment-{executor}.json"
+            command = [sys.executable, str(REPO / "bench" / "backfill_deployment.py")]
+            command += ["--executor", executor, "--days", str(days), "--json", str(out)]
+            log(f"backfill per deployment: {' '.join(command[1:])}")
+            done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=3600)
+            (self.logs / f"backfill-deployment-{executor}.log").write_text(done.stdout + done.stderr)
+            figures = json.loads(out.read_text()) if out.exists() else {}
+            figures.pop("routes", None)
+            results[executor] = {"status": f"exit {done.returncode}", **figures}
+        self.extra["backfill_deployment"] = results
+
     def backfill(self) -> None:
         sizes = self.sizes
         first, end = sizes.backfill_window
@@ -476,7 +495,10 @@ def render(bench: Bench, command: str, markdown: bool) -> str:
     fence = "```" if markdown else ""
     backfill = bench.extra.get("backfill")
     if backfill:
-        parts.append("Backfill: " + json.dumps(backfill, default=str))
+        parts.append("Backfill, threads of one process (not a deployment): " + json.dumps(backfill, default=str))
+    deployment = bench.extra.get("backfill_deployment")
+    if deployment:
+        parts.append("Backfill per deployment (case 4): " + json.dumps(deployment, default=str))
     memory = bench.extra.get("memory")
     if memory:
         output = memory.get("output", "").strip()
@@ -493,15 +515,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=None, help="runs per case (default: 3, quick: 1)")
     parser.add_argument(
         "--cases",
-        default="analytics,compliance,memory,backfill",
-        help="comma-separated subset of: analytics, compliance, memory, backfill",
+        default=None,
+        help="comma-separated subset of: analytics, compliance, memory, backfill, deployment "
+        "(default: all; quick: all but deployment, which starts two Airflow deployments)",
     )
+    parser.add_argument("--deployment-days", type=int, default=60, help="days of the deployment backfill")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--markdown", type=Path, help="also write the report as Markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, SQLite files)")
     args = parser.parse_args(argv)
     chosen = sizes(args.quick, args.reps)
-    cases = {c.strip() for c in args.cases.split(",") if c.strip()}
+    default_cases = "analytics,compliance,memory,backfill" + ("" if args.quick else ",deployment")
+    cases = {c.strip() for c in (args.cases or default_cases).split(",") if c.strip()}
     work = Path(tempfile.mkdtemp(prefix="codex-bench-"))
     command = "python bench/run.py " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     started = time.monotonic()
@@ -512,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         # The short cases first: a long run cut short (Ctrl-C) still reports them, and the reps it did.
         if "memory" in cases:
             bench.memory()
+        if "deployment" in cases:
+            bench.backfill_deployment(args.deployment_days)
         if "backfill" in cases:
             bench.backfill()
         if cases & {"analytics", "compliance"}:

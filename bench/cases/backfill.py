@@ -1,4 +1,7 @@
-"""Case 4: a rate-limited backfill: one run per day, each loading every analytics dataset.
+"""Case 4, threads of one process (not a deployment): a rate-limited backfill, one run per day.
+
+No Airflow executor runs tasks as threads of one process; the deployment form of case 4 is
+``bench/backfill_deployment.py`` (a real scheduler, every task in its own process).
 
 Every (day, dataset) is one ``CodexToSqlOperator`` task, executed in this
 process by a pool of ``parallel`` threads in day order, as a scheduler with
