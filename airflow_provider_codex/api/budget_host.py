@@ -86,13 +86,30 @@ class HostStore(SharedStore):
         """This thread's connection (SQLite's are not shared between threads; a fork gets a new one)."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None or getattr(self._local, "pid", None) != os.getpid():
-            _private_folder(self.path.parent)
-            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=OFF")
-            db.executescript(_SCHEMA)
+            db = self._open()
             self._local.db, self._local.pid = db, os.getpid()
         return db
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection to the file, set up; processes opening it at once wait for each other.
+
+        (Switching to WAL and creating the table can answer "database is locked" at once, without
+        SQLite's busy wait, when a burst of tasks opens a new file together.)
+        """
+        _private_folder(self.path.parent)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=OFF")
+                db.executescript(_SCHEMA)
+                return db
+            except sqlite3.OperationalError:
+                db.close()
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     def _now_us(self) -> int:
         return round(self._wall() * 1_000_000)
