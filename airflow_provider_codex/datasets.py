@@ -35,6 +35,14 @@ from airflow_provider_codex.tables import (
     flatten_usage_users,
     flatten_usage_workspace,
 )
+from airflow_provider_codex.tables.columnar import (
+    ColumnFlattener,
+    flatten_code_review_responses_columns,
+    flatten_code_reviews_columns,
+    flatten_compliance_columns,
+    flatten_usage_users_columns,
+    flatten_usage_workspace_columns,
+)
 
 
 class Source(enum.StrEnum):
@@ -61,6 +69,8 @@ class Dataset:
     tables: tuple[TableSpec, ...]
     source: Source
     doc: str
+    #: The same rows as column batches (:mod:`.tables.columnar`), for a sink that ``takes_columns``.
+    flatten_columns: ColumnFlattener | None = None
 
     @property
     def api(self) -> Api:
@@ -78,6 +88,7 @@ DATASETS: Mapping[str, Dataset] = MappingProxyType(
                 USAGE_USER_TABLES,
                 Source.ANALYTICS_WINDOW,
                 "usage per user per day",
+                flatten_usage_users_columns,
             ),
             Dataset(
                 "usage_workspace",
@@ -86,6 +97,7 @@ DATASETS: Mapping[str, Dataset] = MappingProxyType(
                 USAGE_WORKSPACE_TABLES,
                 Source.ANALYTICS_WINDOW,
                 "usage of the whole workspace per day",
+                flatten_usage_workspace_columns,
             ),
             Dataset(
                 "code_reviews",
@@ -94,6 +106,7 @@ DATASETS: Mapping[str, Dataset] = MappingProxyType(
                 (CODE_REVIEWS_DAILY,),
                 Source.ANALYTICS_WINDOW,
                 "code reviews per day",
+                flatten_code_reviews_columns,
             ),
             Dataset(
                 "code_review_responses",
@@ -102,6 +115,7 @@ DATASETS: Mapping[str, Dataset] = MappingProxyType(
                 (CODE_REVIEW_RESPONSES_DAILY,),
                 Source.ANALYTICS_WINDOW,
                 "engagement with code review comments per day",
+                flatten_code_review_responses_columns,
             ),
             Dataset(
                 "compliance_events",
@@ -110,6 +124,7 @@ DATASETS: Mapping[str, Dataset] = MappingProxyType(
                 (COMPLIANCE_EVENTS,),
                 Source.COMPLIANCE_LOGS,
                 "Codex activity log events (deduplicated on event_id)",
+                flatten_compliance_columns,
             ),
             Dataset(
                 "codex_tasks",

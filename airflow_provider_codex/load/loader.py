@@ -18,8 +18,9 @@ import functools
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from airflow_provider_codex import _gc
 from airflow_provider_codex.api.client import CodexClient
@@ -29,7 +30,7 @@ from airflow_provider_codex.datasets import Dataset
 from airflow_provider_codex.load.extract import EXTRACTORS, ExtractOptions, Extractor, owner_id
 from airflow_provider_codex.load.summary import Checkpoint, LoadSummary
 from airflow_provider_codex.sinks import ReplaceResult, Stage, TableSink
-from airflow_provider_codex.tables import ContentPolicy, FlattenContext
+from airflow_provider_codex.tables import ContentPolicy, FlattenContext, columnar
 from airflow_provider_codex.windows import DEFAULT_GRACE, Window, unfinished_days
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def load_dataset(
     try:
         # Errors of the tables and sinks quote row values too: they leave redacted, like the API's own.
         with redacting(client.core.secrets), _gc.relaxed():  # relaxed: see _gc.py
-            summary.add(write(dataset.tables, owner, days, dataset.flatten(rows, ctx)))
+            summary.add(write(dataset.tables, owner, days, flattener(dataset, sink)(rows, ctx)))
     except BaseException:
         if staging is not None:  # the next try starts over: what this load staged is of no use
             _drop_stage_after_failure(sink, dataset, staging)
@@ -122,6 +123,11 @@ def load_dataset(
     for table, per_day in summary.rows.items():
         log.info("%s: %s rows per day: %s", dataset.name, table, {d.isoformat(): n for d, n in per_day.items()})
     return summary
+
+
+def flattener(dataset: Dataset, sink: TableSink) -> Callable[..., Iterator[Any]]:
+    """The dataset's columnar flattener for a sink that takes column batches (fast paths on), else its row one."""
+    return columnar.pick(dataset.flatten, dataset.flatten_columns if sink.takes_columns else None)
 
 
 def _note_unfinished_days(dataset: Dataset, window: Window, now: datetime, summary: LoadSummary) -> None:

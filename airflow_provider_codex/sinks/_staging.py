@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import compress
 from typing import IO, Any, TypeVar
 
 from airflow_provider_codex import _fast
@@ -59,11 +60,11 @@ from airflow_provider_codex._fast.rows import row_reader
 from airflow_provider_codex.sinks.base import ReplaceResult
 from airflow_provider_codex.tables import schema
 from airflow_provider_codex.tables._rows import text_or_json
+from airflow_provider_codex.tables.columnar import ColumnBatch, TaggedItem
 from airflow_provider_codex.tables.schema import (
     ColumnType,
     Record,
     TableSpec,
-    Tagged,
     fits,
     infer_type,
     merge_types,
@@ -243,6 +244,11 @@ class StagedTable:
         )
 
 
+def _key_digest(key: tuple[Any, ...]) -> bytes:
+    """The 12-byte digest a deduplicated table's key is remembered by."""
+    return hashlib.blake2b(repr(key).encode(), digest_size=12).digest()
+
+
 def _row_reader(columns: tuple[str, ...]) -> RowReader:
     reference = row_reference(columns)
     return row_reader(columns, reference) if _fast.ENABLED else reference
@@ -285,6 +291,9 @@ class _Stager:
         self.day_set = frozenset(days)
         self.buffer_rows = max(1, buffer_rows)
         self._buffers: dict[tuple[str, date], list[Row]] = {}
+        #: Rows of column batches, checked already, until the next flush joins them to ``_buffers``.
+        self._ready: dict[tuple[str, date], list[Row]] = {}
+        self._partition = {s.name: tuple(s.column_names.index(c) for c in s.partition) for s in specs}
         self._buffered = 0
         # Keys seen, as 12-byte digests: a day of compliance events holds hundreds of thousands
         # of keys, and a digest costs a third of the memory of the key's strings; past
@@ -299,13 +308,16 @@ class _Stager:
             s.name: [(i, c.name, c.type) for i, c in enumerate(s.columns) if c.name not in s.partition] for s in specs
         }
 
-    def run(self, tagged: Iterable[Tagged]) -> None:
+    def run(self, tagged: Iterable[TaggedItem]) -> None:
         tables, readers, seen, buffers = self.tables, self._readers, self._seen, self._buffers
         workspace_id, day_set = self.workspace_id, self.day_set
         for name, record in tagged:
             table = tables.get(name)
             if table is None:
                 raise ValueError(f"a record for table {name!r}, which this load does not replace")
+            if isinstance(record, ColumnBatch):
+                self._take_batch(table, record)
+                continue
             spec = table.spec
             if record.get(spec.workspace_column) != workspace_id:
                 raise ValueError(f"{name}: a record of another workspace than {workspace_id!r}")
@@ -313,11 +325,9 @@ class _Stager:
             if day not in day_set:
                 raise ValueError(f"{name}: a record of day {day!r}, outside the days being replaced")
             keys = seen.get(name)
-            if keys is not None:
-                key = hashlib.blake2b(repr(tuple(map(record.get, spec.key))).encode(), digest_size=12).digest()
-                if not keys.add(key):
-                    table.duplicates += 1
-                    continue
+            if keys is not None and not keys.add(_key_digest(tuple(map(record.get, spec.key)))):
+                table.duplicates += 1
+                continue
             row, only_columns = readers[name](record)
             if not only_columns and (extras := self._extras(table, record)):
                 row += (extras,)
@@ -333,6 +343,54 @@ class _Stager:
         for table in tables.values():
             if table.duplicates:
                 log.info("%s: dropped %d duplicate records", table.name, table.duplicates)
+
+    def _take_batch(self, table: StagedTable, batch: ColumnBatch) -> None:
+        """A column batch (:mod:`..tables.columnar`): the checks of :meth:`run` and :meth:`check`, a column at a time.
+
+        Its rows are checked here, once deduplicated as records are, and wait
+        in their own buffer for the next flush, which does not check them again.
+        """
+        spec, columns = table.spec, batch.columns
+        if len(columns) != len(spec.columns) or not columns[0]:
+            if columns and not columns[0]:
+                return
+            raise ValueError(f"{spec.name}: a column batch of {len(columns)} columns, not {len(spec.columns)}")
+        workspace, days = columns[self._partition[spec.name][0]], columns[self._partition[spec.name][1]]
+        if set(workspace) != {self.workspace_id}:
+            raise ValueError(f"{spec.name}: a record of another workspace than {self.workspace_id!r}")
+        distinct = set(days)
+        if not distinct <= self.day_set:
+            day = next(d for d in days if d not in self.day_set)
+            raise ValueError(f"{spec.name}: a record of day {day!r}, outside the days being replaced")
+        keys = self._seen.get(spec.name)
+        if keys is not None:
+            key_columns = [columns[spec.column_names.index(c)] for c in spec.key]
+            keep = [keys.add(_key_digest(key)) for key in zip(*key_columns, strict=True)]
+            if not all(keep):
+                table.duplicates += keep.count(False)
+                columns = tuple(list(compress(c, keep)) for c in columns)
+                days = columns[self._partition[spec.name][1]]
+                if not days:
+                    return
+        for index, name, kind in self._checked[spec.name]:
+            bad = self._first_misfit(kind, columns[index])
+            if bad is not None:
+                key = {column: columns[spec.column_names.index(column)][bad] for column in spec.key}
+                raise misfit_error(spec.name, name, kind, columns[index][bad], key)
+        rows = list(zip(*columns, strict=True))
+        table.inserted.update(days)
+        ready = self._ready
+        if len(distinct) == 1:
+            ready.setdefault((spec.name, days[0]), []).extend(rows)
+        else:
+            for row, day in zip(rows, days, strict=True):
+                buffer = ready.get((spec.name, day))
+                if buffer is None:
+                    buffer = ready[(spec.name, day)] = []
+                buffer.append(row)
+        self._buffered += len(rows)
+        if self._buffered >= self.buffer_rows:
+            self.flush()
 
     def _extras(self, table: StagedTable, record: Record) -> Record:
         """The record's non-null fields beyond its spec's columns; their types merged into the table's.
@@ -379,6 +437,9 @@ class _Stager:
         for (name, _), batch in self._buffers.items():
             if batch:
                 self.check(self.tables[name], batch)
+        for key, batch in self._ready.items():  # checked as they came (_take_batch)
+            self._buffers.setdefault(key, []).extend(batch)
+        self._ready.clear()
         if self.spool is not None:
             for key, batch in self._buffers.items():
                 if batch:
@@ -395,7 +456,7 @@ class _Stager:
         self._buffers.clear()
         self._buffered = 0
 
-    def consume(self, tagged: Iterable[Tagged]) -> list[StagedTable]:
+    def consume(self, tagged: Iterable[TaggedItem]) -> list[StagedTable]:
         """The single pass over ``tagged``; the tables with their counts, logged."""
         self.run(tagged)
         for table in self.tables.values():
@@ -414,7 +475,7 @@ def stage(
     specs: Sequence[TableSpec],
     workspace_id: str,
     days: tuple[date, ...],
-    tagged: Iterable[Tagged],
+    tagged: Iterable[TaggedItem],
     *,
     buffer_rows: int = DEFAULT_BUFFER_ROWS,
     memory_keys: int = DEFAULT_MEMORY_KEYS,
@@ -436,7 +497,7 @@ def stream(
     specs: Sequence[TableSpec],
     workspace_id: str,
     days: tuple[date, ...],
-    tagged: Iterable[Tagged],
+    tagged: Iterable[TaggedItem],
     emit: Emit,
     *,
     buffer_rows: int = DEFAULT_BUFFER_ROWS,

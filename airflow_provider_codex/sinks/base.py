@@ -83,6 +83,9 @@ class TableSink(ABC):
 
     #: Whether the sink takes a load in parts (:meth:`load_part`, :meth:`drop_stage`).
     stages: ClassVar[bool] = False
+    #: Whether ``tagged`` may also hold ``(table name, ColumnBatch)`` pairs (:mod:`..tables.columnar`):
+    #: a sink that stages through :mod:`._staging` does. Others get records only.
+    takes_columns: ClassVar[bool] = False
 
     @abstractmethod
     def replace_tables(

@@ -118,6 +118,7 @@ class SqlSink(TableSink):
     """
 
     stages = True
+    takes_columns = True
 
     def __init__(
         self,
