@@ -31,3 +31,27 @@ def adapt_rows(batch: Sequence[Sequence[Any]], adapters: Sequence[tuple[int, Ada
                 last, last_adapted = value, adapt(value)
             row[i] = last_adapted
     return out
+
+
+#: What the binary COPY's adapters replace (``sql_dialects``: NUL, in text and as a JSON escape).
+RARE_MARKS = ("\x00", "\\u0000")
+
+
+def adapt_rare(batch: Sequence[Sequence[Any]], adapters: Sequence[tuple[int, Adapter]]) -> Sequence[Sequence[Any]]:
+    """What :func:`adapt_rows` returns, for adapters that change only text holding one of :data:`RARE_MARKS`.
+
+    One C-speed pass a column (its text joined) finds whether any value holds
+    one; only then is the batch adapted, value by value. A mark split across
+    two joined values only costs that pass.
+    """
+    if not batch:
+        return batch
+    columns = list(zip(*batch, strict=True))
+    for i, _ in adapters:
+        try:
+            text = "".join(filter(None, columns[i]))
+        except TypeError:  # not all text: adapt
+            return adapt_rows(batch, adapters)
+        if any(mark in text for mark in RARE_MARKS):
+            return adapt_rows(batch, adapters)
+    return batch

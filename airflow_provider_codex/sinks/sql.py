@@ -545,11 +545,18 @@ class SqlSink(TableSink):
     ) -> int:
         """One bulk write of ``batches`` (rows in ``columns`` order), adapted to the dialect."""
         dialect, name = self.dialect, self.table_name(spec)
+        binary = _fast.ENABLED and dialect.copies_binary(cur, self.schema, name, columns)
         adapters: list[tuple[int, Adapter]] = [
-            (i, fn) for i, (_, kind) in enumerate(columns) if (fn := dialect.adapters.get(kind)) is not None
+            (i, fn)
+            for i, (_, kind) in enumerate(columns)
+            if (fn := (dialect.binary_adapters if binary else dialect.adapters).get(kind)) is not None
         ]
-        rows = self._rows(batches, adapters, name)
-        written = dialect.write_batches(cur, self.schema, name, [c for c, _ in columns], rows, self.hook.placeholder)
+        rows = self._rows(batches, adapters, name, rare=binary)
+        if binary:
+            written = dialect.write_binary(cur, self.schema, name, columns, rows)
+        else:
+            names = [c for c, _ in columns]
+            written = dialect.write_batches(cur, self.schema, name, names, rows, self.hook.placeholder)
         log.info("%s: %d rows written", name, written)
         return written
 
@@ -564,9 +571,16 @@ class SqlSink(TableSink):
         rows: Iterable[list[Row]],
         adapters: Sequence[tuple[int, Adapter]],
         name: str,
+        rare: bool = False,
     ) -> Iterator[Sequence[Sequence[Any]]]:
-        """The staged rows, adapted (:func:`.sql_dialects.adapt_rows`), in batches of ``batch_size``."""
-        adapt = fast_adapters.adapt_rows if _fast.ENABLED else adapt_rows
+        """The staged rows, adapted (:func:`.sql_dialects.adapt_rows`), in batches of ``batch_size``.
+
+        ``rare``: the adapters change few values (binary COPY's NUL replacements): a batch's
+        column that holds none of what they replace is left as it is (:func:`.adapters.adapt_rare`).
+        """
+        adapt: Callable[..., Sequence[Sequence[Any]]] = fast_adapters.adapt_rows if _fast.ENABLED else adapt_rows
+        if rare:
+            adapt = fast_adapters.adapt_rare
         for batch in rebatch(rows, self.batch_size):
             log.debug("%s: a batch of %d rows", name, len(batch))
             yield adapt(batch, adapters) if adapters else batch

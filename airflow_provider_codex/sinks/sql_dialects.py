@@ -319,6 +319,26 @@ class Dialect:
         sql = f"INSERT INTO {self.qualify(schema, table)} ({cols}) VALUES ({marks})"  # noqa: S608
         cur.executemany(sql, rows)
 
+    #: The adapters of :meth:`write_binary` (only what the binary format does not take as it is).
+    binary_adapters: Mapping[ColumnType, Adapter] = field(default_factory=lambda: MappingProxyType({}))
+
+    def copies_binary(
+        self, cur: Any, schema: str | None, table: str, columns: Sequence[tuple[str, ColumnType]]
+    ) -> bool:
+        """Whether :meth:`write_binary` can write these columns of ``table`` through ``cur``."""
+        return False
+
+    def write_binary(
+        self,
+        cur: Any,
+        schema: str | None,
+        table: str,
+        columns: Sequence[tuple[str, ColumnType]],
+        batches: Iterable[Sequence[Sequence[Any]]],
+    ) -> int:
+        """Write every batch in the database's binary bulk format (only where :meth:`copies_binary`)."""
+        raise NotImplementedError(f"the {self.name} dialect has no binary bulk write")
+
     def write_batches(
         self,
         cur: Any,
@@ -447,6 +467,52 @@ class PostgresDialect(Dialect):
         )
         cur.fetchall()
 
+    # Binary COPY (psycopg 3, the fast paths on): values go as the server stores them, so the server
+    # parses no text and this process formats none (bench/RESULTS.md, issue 18). Text and JSON still
+    # lose their NULs; dates and timestamps need nothing.
+    binary_adapters: Mapping[ColumnType, Adapter] = field(
+        default_factory=lambda: MappingProxyType({_T.TEXT: _pg_text, _T.JSON: _pg_json})
+    )
+
+    def copies_binary(
+        self, cur: Any, schema: str | None, table: str, columns: Sequence[tuple[str, ColumnType]]
+    ) -> bool:
+        """Through psycopg 3, into columns whose types are exactly the ones this dialect creates.
+
+        Binary values are not converted by the server as text is: a column an
+        earlier version, or a person, typed otherwise (``json``, ``numeric``)
+        makes the write a text ``COPY``.
+        """
+        if copy_driver(cur) != "psycopg":
+            return False
+        found = self.column_types(cur.connection, cur, schema, table, "%s") or {}
+        return all(found.get(name) is kind for name, kind in columns)
+
+    def write_binary(
+        self,
+        cur: Any,
+        schema: str | None,
+        table: str,
+        columns: Sequence[tuple[str, ColumnType]],
+        batches: Iterable[Sequence[Sequence[Any]]],
+    ) -> int:
+        """All batches through one binary ``COPY``, from a cursor of the same transaction."""
+        from psycopg.types.json import set_json_dumps
+
+        names = ", ".join(self.quote(name) for name, _ in columns)
+        sql = f"COPY {self.qualify(schema, table)} ({names}) FROM STDIN (FORMAT BINARY)"
+        written = 0
+        with cur.connection.cursor() as copy_cursor:
+            set_json_dumps(_as_is, context=copy_cursor)  # JSON columns hold JSON text already
+            with copy_cursor.copy(sql) as copy:
+                copy.set_types([_BINARY_TYPES[kind] for _, kind in columns])
+                write_row = copy.write_row
+                for rows in batches:
+                    for row in rows:
+                        write_row(row)
+                    written += len(rows)
+        return written
+
     def write_batches(
         self,
         cur: Any,
@@ -473,6 +539,24 @@ class PostgresDialect(Dialect):
         text = CopyText(row for rows in batches for row in rows)
         cur.copy_expert(sql, text)
         return text.rows_read
+
+
+#: The PostgreSQL type each column type is sent as in a binary COPY (what ``PostgresDialect.types`` creates).
+_BINARY_TYPES: Mapping[ColumnType, str] = MappingProxyType(
+    {
+        _T.TEXT: "text",
+        _T.INTEGER: "int8",
+        _T.FLOAT: "float8",
+        _T.BOOLEAN: "bool",
+        _T.DATE: "date",
+        _T.TIMESTAMP: "timestamptz",
+        _T.JSON: "jsonb",
+    }
+)
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def copy_driver(cur: Any) -> str | None:
