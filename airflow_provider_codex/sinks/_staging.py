@@ -159,6 +159,29 @@ class _KeySet:
             self._spill()
         return True
 
+    def add_many(self, digests: Sequence[bytes]) -> list[bool]:
+        """:meth:`add` of each digest in turn, in a few statements once on disk (a batch's keys at a time)."""
+        out: list[bool] = []
+        memory, add = self._memory, self.add
+        for i, digest in enumerate(digests):
+            if self._db is not None:
+                return out + self._add_on_disk(digests[i:])
+            if digest in memory:
+                out.append(False)
+            else:
+                out.append(add(digest))
+        return out
+
+    def _add_on_disk(self, digests: Sequence[bytes]) -> list[bool]:
+        """In SQLite's C: the batch's first copies of keys not seen before, remembered; ``False`` for the others."""
+        db = self._db
+        assert db is not None
+        db.execute("DELETE FROM b")
+        db.executemany("INSERT INTO b VALUES (?, ?)", enumerate(digests))
+        new = {i for (i,) in db.execute("SELECT min(i) FROM b WHERE key NOT IN (SELECT key FROM k) GROUP BY key")}
+        db.execute("INSERT OR IGNORE INTO k SELECT key FROM b")
+        return [i in new for i in range(len(digests))]
+
     def _spill(self) -> None:
         fd, self._path = tempfile.mkstemp(prefix="codex-keys-", suffix=".sqlite")
         os.close(fd)
@@ -167,6 +190,7 @@ class _KeySet:
         db.execute("PRAGMA synchronous = OFF")
         db.execute(f"PRAGMA cache_size = -{KEY_CACHE_KIB}")
         db.execute("CREATE TABLE k (key BLOB PRIMARY KEY) WITHOUT ROWID")
+        db.execute("CREATE TABLE b (i INTEGER PRIMARY KEY, key BLOB)")  # a batch's keys (add_many)
         db.execute("BEGIN")
         db.executemany("INSERT INTO k VALUES (?)", ((d,) for d in self._memory))
         self._memory = set()
@@ -365,7 +389,7 @@ class _Stager:
         keys = self._seen.get(spec.name)
         if keys is not None:
             key_columns = [columns[spec.column_names.index(c)] for c in spec.key]
-            keep = [keys.add(_key_digest(key)) for key in zip(*key_columns, strict=True)]
+            keep = keys.add_many([_key_digest(key) for key in zip(*key_columns, strict=True)])
             if not all(keep):
                 table.duplicates += keep.count(False)
                 columns = tuple(list(compress(c, keep)) for c in columns)

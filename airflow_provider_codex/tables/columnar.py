@@ -284,10 +284,14 @@ def _daily_rows(shape: Shape) -> ColumnFlattener:
 
 
 def flatten_compliance_columns(records: Iterable[Mapping[str, Any]], ctx: FlattenContext) -> Iterator[TaggedItem]:
-    """The compliance flattener's records, gathered into column batches (its checks and content policy, unchanged)."""
+    """The compliance flattener's records, gathered into column batches.
+
+    Its checks unchanged; the content policy applied through the record's JSON
+    text (:func:`.compliance.redact_dumped`), which is ``record_json`` too.
+    """
     names = compliance.COMPLIANCE_EVENTS.column_names
     name = compliance.COMPLIANCE_EVENTS.name
-    tagged = compliance.flatten_compliance_events(records, ctx)
+    tagged = compliance.flatten_events(records, ctx, compliance.redact_dumped)
     while chunk := [record for _, record in islice(tagged, CHUNK_ROWS)]:
         yield name, ColumnBatch(tuple([r[c] for r in chunk] for c in names))
 

@@ -15,11 +15,12 @@ and in ``record_json`` alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from airflow_provider_codex import _json
 from airflow_provider_codex.tables._rows import (
     DAY,
     EARLIEST,
@@ -33,6 +34,7 @@ from airflow_provider_codex.tables._rows import (
     timestamp_error,
     utc_from_unix,
 )
+from airflow_provider_codex.tables.content import ContentPolicy
 from airflow_provider_codex.tables.schema import (
     CONTRACT_HINT,
     Column,
@@ -109,6 +111,49 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
     return moment
 
 
+#: ``redact(policy, record) -> (stored record, its JSON text)``: the content policy applied, and ``record_json``.
+Redact = Callable[[ContentPolicy, Mapping[str, Any]], tuple[Mapping[str, Any], str]]
+
+
+def redact_walking(policy: ContentPolicy, record: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
+    """The reference: :meth:`.ContentPolicy.redact` walks the whole record, then it is written as JSON."""
+    stored = policy.redact(record)
+    return stored, json_text(stored)
+
+
+def redact_dumped(policy: ContentPolicy, record: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
+    """What :func:`redact_walking` returns, the record's JSON text written first (in C) to find its content fields.
+
+    A key appears in compact JSON as ``"name":`` and nowhere else (a quote
+    inside a string is escaped), so the text says whether the record holds a
+    content field at all (most security records do not: their text is
+    ``record_json`` as it is) and whether all of them sit at its top level (a
+    ``CODEX_LOG`` record's do: they are replaced there, no walk). Any other
+    record is walked as the reference walks it.
+    """
+    try:
+        text = _json.dumps(record)
+    except TypeError:  # an integer beyond 64 bits: the reference writes it
+        return redact_walking(policy, record)
+    changed = policy.changed
+    found = [name for name in changed if f'"{name}":'.encode() in text]
+    if not found:
+        return record, text.decode()
+    if sum(text.count(f'"{name}":'.encode()) for name in found) != sum(name in record for name in found):
+        return redact_walking(policy, record)
+    out: dict[str, Any] | None = None
+    for name in found:
+        value = record[name]
+        new = policy.apply(name, value)
+        if new is not value:
+            if out is None:
+                out = dict(record)
+            out[name] = new
+    if out is None:
+        return record, text.decode()
+    return out, json_text(out)
+
+
 def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: FlattenContext) -> Iterator[Tagged]:
     """Compliance log records (parsed JSON lines) -> ``codex_compliance_events``.
 
@@ -116,6 +161,11 @@ def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: Flatten
     events. A record without ``event_id`` or ``timestamp`` cannot be placed
     and raises :class:`~.schema.ColumnValueError` (the contract says both are always there).
     """
+    return flatten_events(records, ctx, redact_walking)
+
+
+def flatten_events(records: Iterable[Mapping[str, Any]], ctx: FlattenContext, redact: Redact) -> Iterator[Tagged]:
+    """:func:`flatten_compliance_events`, the content policy applied by ``redact``."""
     policy = ctx.content_policy
     if policy is None:
         raise ValueError(
@@ -134,7 +184,7 @@ def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: Flatten
         day = moment.date()
         if not ctx.wants(day):
             continue
-        stored = policy.redact(record)
+        stored, record_json = redact(policy, record)
         actor = _obj(stored, "actor")
         principal = _obj(stored, "principal")
         details = _obj(stored, "event_details")
@@ -167,7 +217,7 @@ def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: Flatten
                 "prompt_text": text_or_json(stored.get("prompt_text")),
                 "response_text": text_or_json(stored.get("response_text")),
                 "tool_input": text_or_json(stored.get("tool_input")),
-                "record_json": json_text(stored),
+                "record_json": record_json,
                 "loaded_at": ctx.loaded_at,
             },
         )

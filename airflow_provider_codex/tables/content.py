@@ -79,6 +79,11 @@ class ContentPolicy:
         return {name: getattr(self, name) for name in CONTENT_FIELDS}
 
     @property
+    def changed(self) -> Mapping[str, ContentAction]:
+        """The fields whose action is not ``keep``, with that action."""
+        return self._changed
+
+    @property
     def keeps_all(self) -> bool:
         return not self._changed
 

@@ -31,7 +31,7 @@ from airflow_provider_codex.datasets import DATASETS
 from airflow_provider_codex.load.loader import flattener
 from airflow_provider_codex.sinks import SqlSink
 from airflow_provider_codex.sinks._staging import stage
-from airflow_provider_codex.tables import ColumnValueError, ContentPolicy, FlattenContext, columnar
+from airflow_provider_codex.tables import ColumnValueError, ContentPolicy, FlattenContext, columnar, compliance
 from airflow_provider_codex.tables.columnar import ColumnBatch
 
 TODAY = date(2026, 3, 4)
@@ -143,7 +143,12 @@ def _staged(name: str, items: list[Any]) -> Any:
     try:
         with stage(dataset.tables, "ws-1", DAYS, iter(items), buffer_rows=500) as tables:
             return [
-                (t.columns, dict(t.inserted), t.duplicates, sorted(repr(r) for d in t.days for b in t.rows(d) for r in b))
+                (
+                    t.columns,
+                    dict(t.inserted),
+                    t.duplicates,
+                    sorted(repr(r) for d in t.days for b in t.rows(d) for r in b),
+                )
                 for t in tables
             ]
     except ValueError as error:
@@ -230,3 +235,53 @@ def test_the_loader_picks_columns_only_for_a_sink_that_takes_them_with_the_fast_
     monkeypatch.setattr(_fast, "ENABLED", False)
     assert flattener(usage, sql) is usage.flatten
     assert columnar.pick(usage.flatten, None) is usage.flatten
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        ContentPolicy(salt="pepper"),
+        ContentPolicy(salt="pepper", prompt_text="keep", tool_input="drop"),
+        ContentPolicy(prompt_text="keep", response_text="keep", tool_input="keep"),
+    ],
+)
+def test_redacting_through_the_json_text_equals_the_walk(data, policy):
+    """Content at the top, nested, in lists, under keys that only look like it, values of every kind."""
+    events = _events(data)[:30]
+    odd: list[dict[str, Any]] = [
+        {"prompt_text": "a", "x": {"prompt_text": "nested"}},
+        {"x": [{"tool_input": {"k": [1, 2]}}, 3], "response_text": None},
+        {'a"prompt_text': 1, "b": 'says "prompt_text": no'},
+        {"prompt_text": 10**30},
+        {"prompt_text": ["t", {"response_text": "deeper"}]},
+        {"tool_input": True, "response_text": 1.5, "prompt_text": ""},
+        {},
+    ]
+    for record in events + odd:
+        want = compliance.redact_walking(policy, record)
+        got = compliance.redact_dumped(policy, record)
+        assert got == want and (got[0] is record) == (want[0] is record), record
+
+
+def test_deduplication_of_column_batches_on_disk_keeps_the_same_records():
+    """A batch's keys go to the on-disk key set in a few statements: the same first copies win as one by one."""
+    day = DAYS[0]
+    spec = DATASETS["compliance_events"].tables[0]
+    ids = [f"e{i - 3 if i % 7 == 0 and i > 3 else i}" for i in range(3000)] + ["e5", "e5", "x", "x"]
+    records = [{**dict.fromkeys(spec.column_names), "workspace_id": "ws-1", "event_id": e, "day": day} for e in ids]
+    for r, n in zip(records, range(len(records)), strict=True):
+        r["input_tokens"] = n
+    batches = [
+        (spec.name, ColumnBatch(tuple([r[c] for r in records[i : i + 700]] for c in spec.column_names)))
+        for i in range(0, len(records), 700)
+    ]
+    results = []
+    for items, memory_keys in (([(spec.name, r) for r in records], 10**9), (batches, 10**9), (batches, 50)):
+        with stage([spec], "ws-1", (day,), iter(items), memory_keys=memory_keys) as tables:
+            results.append(
+                (
+                    tables[0].duplicates,
+                    sorted(r[0]["input_tokens"] for r in [[x] for b in tables[0].records(day) for x in b]),
+                )
+            )
+    assert results[0] == results[1] == results[2] and results[0][0] > 400
