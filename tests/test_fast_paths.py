@@ -276,3 +276,83 @@ def test_adapted_rows_are_the_same_through_either_adapter_loop():
         sink = SqlSink(object(), dialect=dialect.name, batch_size=4)
         fast, reference = both(lambda s=sink, a=adapters: [list(b) for b in s._rows(iter([batch * 3]), a, "t")])
         assert fast == reference == [want[i : i + 4] for i in range(0, len(want), 4)]
+
+
+def _typed_spec() -> Any:
+    from airflow_provider_codex.tables import Column, TableSpec
+
+    kinds = [("t", ColumnType.TEXT), ("i", ColumnType.INTEGER), ("f", ColumnType.FLOAT), ("b", ColumnType.BOOLEAN)]
+    kinds += [("d", ColumnType.DATE), ("ts", ColumnType.TIMESTAMP), ("j", ColumnType.JSON)]
+    columns = (Column("workspace_id", ColumnType.TEXT), Column("day", ColumnType.DATE), Column("k", ColumnType.TEXT))
+    return TableSpec("typed_copy", (*columns, *(Column(n, k) for n, k in kinds)), key=("workspace_id", "day", "k"))
+
+
+def _typed_records() -> list[dict]:
+    moment = datetime(2026, 1, 1, 12, 30, 1, 123456, tzinfo=UTC)
+    out = []
+    for n in range(40):
+        out.append(
+            {
+                "workspace_id": "ws",
+                "day": TODAY,
+                "k": f"k{n}",
+                "t": ["plain", "a\x00b", "", None, "é\t\n\\"][n % 5],
+                "i": [0, INT64_MAX, INT64_MIN, None][n % 4],
+                "f": [0.1, 3, -1e300, None, 2**53 + 1][n % 5],
+                "b": [True, False, None][n % 3],
+                "d": [date(1000, 1, 1), None, date(9999, 12, 31)][n % 3],
+                "ts": [moment, None][n % 2],
+                "j": ['{"a":"\\u0000"}', '"x"', None, '[1,{"b":null}]'][n % 4],
+                **({"late": n, "late_text": "x" if n % 3 else n} if n > 20 else {}),
+            }
+        )
+    return out
+
+
+def test_binary_copy_stores_what_the_text_copy_stores():
+    """PostgreSQL (psycopg 3): the fast side copies binary, the reference side text; the tables read back alike."""
+    from tests.sinks.sql_backends import make_backend
+
+    spec = _typed_spec()
+    read = []
+    mp = pytest.MonkeyPatch()
+    try:
+        for enabled in (True, False):
+            backend = make_backend("postgres", None, mp)
+            try:
+                with switch(enabled):
+                    sink = backend.sink(batch_size=7)
+                    sink.replace(spec, "ws", [TODAY], _typed_records())
+                    sink.replace(spec, "ws", [TODAY], _typed_records())  # a replace of a loaded day too
+                    with sink.hook.get_conn() as conn, conn.cursor() as cur:
+                        columns = [(c.name, c.type) for c in spec.columns]
+                        assert POSTGRES.copies_binary(cur, None, sink.table_name(spec), columns)
+                read.append(backend.query(f'SELECT * FROM "{backend.prefix}{spec.name}" ORDER BY k'))
+            finally:
+                backend.drop_all()
+    finally:
+        mp.undo()
+    assert read[0] == read[1] and len(read[0][1]) == 40
+    assert "\ufffd" in str(read[0][1]) and "late_text" in read[0][0]
+
+
+def test_binary_copy_gives_way_to_text_for_a_column_of_another_type():
+    """A column typed otherwise than the dialect creates it (``json`` for JSONB) takes the text COPY."""
+    from tests.sinks.sql_backends import make_backend
+
+    spec = _typed_spec()
+    mp = pytest.MonkeyPatch()
+    backend = make_backend("postgres", None, mp)
+    try:
+        sink = backend.sink()
+        sink.ensure_table(spec)
+        backend.query_no_result(f'ALTER TABLE "{backend.prefix}{spec.name}" ALTER COLUMN j TYPE json')
+        with sink.hook.get_conn() as conn, conn.cursor() as cur:
+            columns = [(c.name, c.type) for c in spec.columns]
+            assert not POSTGRES.copies_binary(cur, None, sink.table_name(spec), columns)
+        records = [{k: v for k, v in r.items() if not k.startswith("late")} for r in _typed_records()]
+        sink.replace(spec, "ws", [TODAY], records)
+        assert backend.count(spec) == 40
+    finally:
+        backend.drop_all()
+        mp.undo()
