@@ -115,6 +115,8 @@ class Bench:
         self.rows: list[Row] = []
         self.extra: dict[str, Any] = {}
         self.dlt_python: Path | None = None
+        #: Loaders not to run (``--skip``).
+        self.skip: set[str] = set()
         self._runs = 0
         #: The quick mode's one worker process (``bench.worker --serve``), started on first use.
         self._server: subprocess.Popen[str] | None = None
@@ -246,7 +248,7 @@ class Bench:
         for database in self.sizes.databases:
             dlt = self.row("analytics", "dlt", database, "" if self.dlt_python else "skipped (dlt not installed)")
             rows.append((dlt, self._dlt_analytics(sandbox, database, start_ts, end_ts)))
-        for database in self.sizes.databases:
+        for database in self.sizes.databases if "HttpOperator" not in self.skip else ():
             httpop_conf = {**conf, "start_ts": start_ts, "end_ts": end_ts}
             rows.append((self.row("analytics", "HttpOperator", database), self._httpop(database, httpop_conf, http)))
         self._rounds(sandbox, rows)
@@ -523,6 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--markdown", type=Path, help="also write the report as Markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, SQLite files)")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated loaders not to run: HttpOperator (its 2x3 reps take ~12 min)"
+    )
     args = parser.parse_args(argv)
     chosen = sizes(args.quick, args.reps)
     default_cases = "analytics,compliance,memory,backfill" + ("" if args.quick else ",deployment")
@@ -532,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     log(f"{chosen.name} run, {chosen.reps} rep(s), work folder {work}")
     bench = Bench(chosen, work, timeout=600 if args.quick else 900)
+    bench.skip = {loader.strip() for loader in args.skip.split(",") if loader.strip()}
     bench.dlt_python = dlt_env.ensure(install=not args.quick) if cases & {"analytics", "compliance"} else None
     try:
         # The short cases first: a long run cut short (Ctrl-C) still reports them, and the reps it did.

@@ -47,7 +47,8 @@ def test_quick_run_prints_every_case_and_target(tmp_path):
         assert "FAILED" not in row, " ".join(row)
     for target in (
         "provider >= 0.6x limit",
-        "provider >= 5x dlt",
+        "provider >= 0.4x limit",
+        "provider >= 10x dlt",
         "provider >= 3x HttpOperator",
         "peak RSS at 10x",
         "zero failed tasks",
