@@ -501,16 +501,11 @@ class PostgresDialect(Dialect):
 
         names = ", ".join(self.quote(name) for name, _ in columns)
         sql = f"COPY {self.qualify(schema, table)} ({names}) FROM STDIN (FORMAT BINARY)"
-        written = 0
         with cur.connection.cursor() as copy_cursor:
             set_json_dumps(_as_is, context=copy_cursor)  # JSON columns hold JSON text already
             with copy_cursor.copy(sql) as copy:
                 copy.set_types([_BINARY_TYPES[kind] for _, kind in columns])
-                write_row = copy.write_row
-                for rows in batches:
-                    for row in rows:
-                        write_row(row)
-                    written += len(rows)
+                written = _copy_rows(copy, batches)
         return written
 
     def write_batches(
@@ -528,14 +523,8 @@ class PostgresDialect(Dialect):
             return super().write_batches(cur, schema, table, columns, batches, placeholder)
         sql = f"COPY {self.qualify(schema, table)} ({', '.join(map(self.quote, columns))}) FROM STDIN"
         if driver == "psycopg":
-            written = 0
             with cur.copy(sql) as copy:
-                write_row = copy.write_row
-                for rows in batches:
-                    for row in rows:
-                        write_row(row)
-                    written += len(rows)
-            return written
+                return _copy_rows(copy, batches)
         text = CopyText(row for rows in batches for row in rows)
         cur.copy_expert(sql, text)
         return text.rows_read
@@ -553,6 +542,17 @@ _BINARY_TYPES: Mapping[ColumnType, str] = MappingProxyType(
         _T.JSON: "jsonb",
     }
 )
+
+
+def _copy_rows(copy: Any, batches: Iterable[Sequence[Sequence[Any]]]) -> int:
+    """Every row of ``batches`` into a psycopg 3 ``Copy``; the number written."""
+    written = 0
+    write_row = copy.write_row
+    for rows in batches:
+        for row in rows:
+            write_row(row)
+        written += len(rows)
+    return written
 
 
 def _as_is(text: str) -> str:
