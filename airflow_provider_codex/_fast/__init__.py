@@ -10,8 +10,20 @@ fast path                      reference (where the logic lives)           how i
 :mod:`.checks`                 ``schema.first_misfit``                     a batch's column in a few C-speed passes
 :mod:`.rows`                   ``_staging.row_reference``                  a record's row in one ``itemgetter`` call
 :mod:`.adapters`               ``sql_dialects.adapt_rows``                 column by column, one call per run of the
-                                                                           very same object (``day``, ``loaded_at``)
+                                                                           very same object (``day``, ``loaded_at``);
+                                                                           for binary COPY only a batch holding a NUL
+``tables.columnar``            the row flatteners (``Shape.fill``)         a chunk of rows read column by column into
+                                                                           ``ColumnBatch``\ es, staged a column at a
+                                                                           time (for a sink that ``takes_columns``)
+``compliance.redact_dumped``   ``compliance.redact_walking``               content fields found in the JSON text (C),
+                                                                           which is ``record_json`` too
+``PostgresDialect``            text ``COPY`` with adapters                 binary ``COPY`` (psycopg 3), into columns
+``.write_binary``                                                          typed as the dialect creates them
 =============================  ==========================================  ===========================================
+
+The columnar flatteners and the compliance redaction live beside the code
+they mirror (the tables room), since they read its shapes; the binary COPY in
+the dialect. Each is chosen through :data:`ENABLED` all the same.
 
 :data:`ENABLED` picks one side for the whole process: read once, from the
 environment variable ``CODEX_FAST_PATHS`` (``0`` runs every reference path;
