@@ -4,7 +4,7 @@ Airflow's OpenLineage provider calls the operators' ``get_openlineage_facets_on_
 methods (:class:`LineageMixin`); they hand what the run did to
 :func:`operator_lineage`, the one place that builds OpenLineage objects. The
 provider is an optional extra: this module imports it, and the OpenLineage
-client, only inside :func:`operator_lineage` and :func:`_facets`, so
+client, only inside :func:`operator_lineage` and the facet builders, so
 importing any operator without it changes nothing.
 
 Names follow the OpenLineage naming conventions (``docs/lineage.md`` lists them):
@@ -133,37 +133,43 @@ class SqlPlaces:
 # -- the OpenLineage objects --------------------------------------------------------------------
 
 
-def _facets(output: Written, *, complete: bool) -> dict[str, Any]:
-    from openlineage.client.facet_v2 import output_statistics_output_dataset, schema_dataset
+def _schema(output: Written) -> dict[str, Any]:
+    """The dataset facets: the registry's columns (the ones the output holds), types as the registry names them."""
+    from openlineage.client.facet_v2 import schema_dataset
 
-    facets: dict[str, Any] = {}
-    if output.spec is not None:
-        wanted = set(output.columns) if output.columns is not None else None
-        facets["schema"] = schema_dataset.SchemaDatasetFacet(
-            fields=[
-                schema_dataset.SchemaDatasetFacetFields(name=c.name, type=c.type.value, description=c.doc or None)
-                for c in output.spec.columns
-                if wanted is None or c.name in wanted
-            ]
-        )
-    if complete and (output.rows is not None or output.files is not None):
-        facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-            rowCount=output.rows, fileCount=output.files
-        )
-    return facets
+    if output.spec is None:
+        return {}
+    wanted = set(output.columns) if output.columns is not None else None
+    fields = [
+        schema_dataset.SchemaDatasetFacetFields(name=c.name, type=c.type.value, description=c.doc or None)
+        for c in output.spec.columns
+        if wanted is None or c.name in wanted
+    ]
+    return {"schema": schema_dataset.SchemaDatasetFacet(fields=fields)}
 
 
-def operator_lineage(
-    inputs: Sequence[Place], outputs: Sequence[Written], *, complete: bool
-) -> OperatorLineage[Any, Any]:
-    """The ``OperatorLineage`` the provider emits: inputs as read, outputs with schema (and, ``complete``, counts)."""
+def _statistics(output: Written) -> dict[str, Any]:
+    """The output facets: rows and files written, when the run said."""
+    from openlineage.client.facet_v2 import output_statistics_output_dataset as statistics
+
+    if output.rows is None and output.files is None:
+        return {}
+    return {
+        "outputStatistics": statistics.OutputStatisticsOutputDatasetFacet(rowCount=output.rows, fileCount=output.files)
+    }
+
+
+def operator_lineage(inputs: Sequence[Place], outputs: Sequence[Written]) -> OperatorLineage[Any, Any]:
+    """The ``OperatorLineage`` the provider emits: inputs as read, outputs with their schema and counts."""
     from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.event_v2 import InputDataset, OutputDataset
 
     return OperatorLineage(
         inputs=[InputDataset(namespace=p.namespace, name=p.name) for p in inputs],
         outputs=[
-            OutputDataset(namespace=o.place.namespace, name=o.place.name, facets=_facets(o, complete=complete))
+            OutputDataset(
+                namespace=o.place.namespace, name=o.place.name, facets=_schema(o), outputFacets=_statistics(o)
+            )
             for o in outputs
         ],
     )
@@ -184,10 +190,10 @@ class LineageMixin:
         raise NotImplementedError
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage[Any, Any]:
-        return operator_lineage(*self.lineage(None), complete=False)
+        return operator_lineage(*self.lineage(None))
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
-        return operator_lineage(*self.lineage(self.lineage_result), complete=self.lineage_result is not None)
+        return operator_lineage(*self.lineage(self.lineage_result))
 
 
 def rows_of(result: Mapping[str, Any] | None, table: str) -> int | None:
