@@ -82,24 +82,46 @@ ARCHIVE_TASK = f"{COMPLIANCE_DAG}.archive_log_files"
 VIEWS_TASK = f"{VIEWS_DAG}.build_views"
 SENSORS = (f"{ANALYTICS_DAG}.wait_for_day", f"{COMPLIANCE_DAG}.wait_for_logs")
 
-#: Installed into the components' ``PYTHONPATH`` for the run without the provider: the OpenLineage
-#: packages cannot be imported, as if the extra were not installed; each attempt is written down.
+#: Installed into the components' ``PYTHONPATH`` for the run without the provider: as if the extra were
+#: not installed, the OpenLineage packages can neither be imported nor found as distributions (Airflow
+#: discovers providers through their entry points). Each process that loads it, and each import
+#: attempt it refuses, is written down.
 BLOCKER = """
-import os, sys
+import importlib.metadata, os, re, sys
 
-_BLOCKED = ("openlineage", "airflow.providers.openlineage")
+import importlib_metadata
+
+_MODULES = ("openlineage", "airflow.providers.openlineage")
+_DISTRIBUTIONS = {"apache-airflow-providers-openlineage", "openlineage-python", "openlineage-integration-common",
+                  "openlineage-sql"}
 
 
 class _NotInstalled:
     def find_spec(self, name, path=None, target=None):
-        if name in _BLOCKED or name.startswith(tuple(b + "." for b in _BLOCKED)):
+        if name in _MODULES or name.startswith(tuple(m + "." for m in _MODULES)):
             with open(os.environ["CODEX_TEST_BLOCKED_IMPORTS"], "a") as fh:
                 fh.write(name + "\\n")
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
 
+def _hide(module):
+    discover = module.Distribution.discover.__func__
+
+    def without(cls, **kwargs):
+        for dist in discover(cls, **kwargs):
+            name = re.sub(r"[-_.]+", "-", (dist.metadata["Name"] or "")).lower()
+            if name not in _DISTRIBUTIONS:
+                yield dist
+
+    module.Distribution.discover = classmethod(without)
+
+
+with open(os.environ["CODEX_TEST_BLOCKED_IMPORTS"], "a") as fh:
+    fh.write(f"loaded in {os.getpid()}\\n")
 sys.meta_path.insert(0, _NotInstalled())
+_hide(importlib.metadata)
+_hide(importlib_metadata)
 """
 
 log = print
@@ -312,5 +334,5 @@ def test_the_example_dags_emit_their_lineage_and_nothing_without_the_provider(tm
             assert states[ARCHIVE_TASK] == states[VIEWS_TASK] == "success"
             assert stored_rows(dest, "codex_usage_user_daily") > 0 and stored_rows(dest, "codex_view_cli_users") > 0
         assert list((without / "events").iterdir()) == [], "events emitted without the provider"
-        assert blocked.read_text().strip(), "the blocker saw no import: the run proves nothing"
+        assert "loaded in" in blocked.read_text(), "no component loaded the blocker: the run proves nothing"
         log(f"both runs after {time.monotonic() - started:.0f}s")
