@@ -59,6 +59,8 @@ CONFIG = {
     "core.parallelism": "6",
     "scheduler.use_job_schedule": "False",  # only the runs the test triggers
     "dag_processor.min_file_process_interval": "3600",
+    # A task's calls to the Execution API wait longer than the default 5 s on a busy 2-CPU machine.
+    "workers.execution_api_timeout": "60",
 }
 #: The analytics DAG's default ``lookback_days`` param: its run loads the 3 days before its day too.
 LOOKBACK = 3
@@ -156,12 +158,13 @@ def run_example_dags(
         ),
         **env,
     }
-    with airflow_cluster(EXAMPLES, env=env, config=CONFIG, components=(), home=tmp_path / "home") as cluster:
-        cluster.run_cli("dags", "reserialize")
-        cluster.run_cli("pools", "set", "codex_api", "6", "Codex API calls")
+    with airflow_cluster(EXAMPLES, env=env, config=CONFIG, home=tmp_path / "home", startup_timeout=300) as cluster:
+        # Set up through the REST API (no CLI process to start on a busy machine): nothing runs until the
+        # runs below are triggered, as the scheduler starts no scheduled run.
+        cluster.api("POST", "pools", json_body={"name": "codex_api", "slots": 6, "description": "Codex API calls"})
         for dag_id in DAGS:
-            cluster.run_cli("dags", "unpause", dag_id)
-        cluster.start_components()
+            cluster.wait_for_dag(dag_id, timeout=300)
+            cluster.unpause(dag_id)
         logical_date = midnight(day + timedelta(days=1))  # an @daily run loads the day before its logical date
         for dag_id in (ANALYTICS_DAG, COMPLIANCE_DAG):
             cluster.trigger_dag(dag_id, logical_date=logical_date)
