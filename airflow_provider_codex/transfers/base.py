@@ -157,6 +157,10 @@ class CodexLoadOperator(LineageMixin, BaseOperator):
         """The tables (or archive folder) a load of ``dataset`` writes, given the operator's arguments."""
         return [spec.name for spec in dataset.tables]
 
+    def counted_as(self, table: str) -> str:
+        """The name the load summary counts the rows of a written ``table`` under (the registry's)."""
+        return table
+
     # the tables' Assets, declared as outlets, mapped or not
 
     @classmethod
@@ -334,7 +338,7 @@ class CodexLoadOperator(LineageMixin, BaseOperator):
         if events is None:
             return
         for table in self.table_names(dataset):
-            per_day = summary.rows.get(table, {})
+            per_day = summary.rows.get(self.counted_as(table), {})
             events[table_asset(table)].extra = {
                 "dataset": dataset.name,
                 "table": table,

@@ -46,6 +46,9 @@ class CodexToSqlOperator(CodexLoadOperator):
         prefix = arguments.get("table_prefix") or ""
         return [f"{prefix}{spec.name}" for spec in dataset.tables]
 
+    def counted_as(self, table: str) -> str:
+        return table.removeprefix(self.table_prefix)
+
     def destination(self) -> dict[str, Any]:
         return {"sql_conn_id": self.sql_conn_id, "schema": self.schema}
 

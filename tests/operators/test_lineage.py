@@ -141,3 +141,34 @@ def test_the_archive_reports_its_folder_and_the_files_it_holds(
 def test_object_storage_paths_follow_the_conventions_without_the_connection(path: str, place: Place) -> None:
     """``s3://{bucket}`` + key, ``gs://{bucket}`` + key, ``file`` + the absolute path: never the conn id."""
     assert storage_place(path) == place
+
+
+def test_a_prefixed_load_counts_its_rows_in_its_asset_events(
+    make_destination, sandbox: RunningSandbox, use_sandbox
+) -> None:
+    """The Asset events of a load with ``table_prefix`` carry the rows per day (the summary counts by registry name)."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    use_sandbox(sandbox)
+    dest = make_destination("sqlite")
+    operator = CodexToSqlOperator(
+        task_id="load", dataset="usage", sql_conn_id=dest.conn_id, table_prefix="raw_", start=START, end=END
+    )
+    events: dict[Any, SimpleNamespace] = {}
+
+    class Outlets(dict[Any, SimpleNamespace]):
+        def __missing__(self, key: Any) -> SimpleNamespace:
+            events[key] = self[key] = SimpleNamespace(extra=None)
+            return self[key]
+
+    operator.execute({"outlet_events": Outlets()})
+    assert events, "the load emitted no Asset event"
+    for asset, event in events.items():
+        table = asset.name.removeprefix("codex.")
+        assert table.startswith("raw_")
+        _, rows = dest.query(f"SELECT day, COUNT(*) FROM {dest.quote(table)} GROUP BY day ORDER BY day")
+        stored = {str(day)[:10]: int(n) for day, n in rows}
+        assert stored, f"nothing stored in {table}"
+        assert event.extra["rows_per_day"] == stored
+        assert event.extra["rows"] == sum(stored.values())
