@@ -31,6 +31,7 @@ from airflow_provider_codex.views import (
     days_from_asset_events,
     write_exports,
 )
+from airflow_provider_codex.views.report import DEFAULT_REPORT_DAYS, ReportUnavailable, report_range, write_report
 from airflow_provider_codex.windows import Window, WindowError, lookback_days_from, window_from_context
 
 
@@ -89,6 +90,12 @@ class CodexGovernanceViewsOperator(BaseOperator):
         :class:`~airflow_provider_codex.views.ProductRegistry`.
     :param export_path: where the exports go (an ``ObjectStoragePath`` URL, templated); ``None``: no files.
     :param export_formats: ``csv`` and/or ``jsonl``.
+    :param report_path: where the HTML report goes (an ``ObjectStoragePath`` URL, templated; the exports'
+        folder is a good place): ``<report_path>/codex_governance_report/workspace_id=<id>/<first>_<last>.html``,
+        replaced atomically. ``None``: no report. It needs the ``report`` extra
+        (``pip install 'airflow-provider-codex[report]'``); without it the task builds the views, writes the
+        exports, then fails, saying so.
+    :param report_days: the report's range, in days ending with the window's last day (templated, default 90).
     """
 
     template_fields: Sequence[str] = (
@@ -99,6 +106,8 @@ class CodexGovernanceViewsOperator(BaseOperator):
         "lookback_days",
         "workspace_id",
         "export_path",
+        "report_path",
+        "report_days",
     )
     ui_color = "#eef0fb"
 
@@ -128,6 +137,8 @@ class CodexGovernanceViewsOperator(BaseOperator):
         products: Mapping[str, Sequence[str]] | ProductRegistry | None = None,
         export_path: str | None = None,
         export_formats: Sequence[str] = FORMATS,
+        report_path: str | None = None,
+        report_days: int | str = DEFAULT_REPORT_DAYS,
         **kwargs: Any,
     ) -> None:
         kwargs["outlets"] = self.outlets_for({**kwargs, "table_prefix": table_prefix})
@@ -146,6 +157,8 @@ class CodexGovernanceViewsOperator(BaseOperator):
         if bad or not export_formats:
             raise ValueError(f"export_formats {bad or list(export_formats)}: choose among {list(FORMATS)}")
         self.export_formats = tuple(export_formats)
+        self.report_path = report_path
+        self.report_days = report_days
 
     def execute(self, context: Any) -> dict[str, Any]:
         extras = triggering_extras(context)
@@ -175,6 +188,7 @@ class CodexGovernanceViewsOperator(BaseOperator):
             files = [str(path) for path in written]
             self.log.info("Wrote %d export files under %s", len(files), self.export_path)
         self.emit_asset_events(context, built, files)
+        report = self.write_report(sink, workspace_id, window) if self.report_path else None
         return {
             "workspace_id": workspace_id,
             "start": window.start.date().isoformat(),
@@ -182,7 +196,21 @@ class CodexGovernanceViewsOperator(BaseOperator):
             "views": {name: len(rows) for name, rows in built.rows.items()},
             "loaded_days": {name: sorted(d.isoformat() for d in days) for name, days in built.loaded.items()},
             "files": files,
+            "report": report,
         }
+
+    def write_report(self, sink: SqlSink, workspace_id: str, window: Window) -> str:
+        """Render the report of the ``report_days`` ending with the window's last day; its path."""
+        try:
+            first, last = report_range(window.days[-1], self.report_days)
+        except ValueError as bad:
+            raise AirflowFailException(str(bad)) from bad
+        try:
+            path = write_report(str(self.report_path), sink, workspace_id, first, last)
+        except ReportUnavailable as missing:
+            raise AirflowFailException(f"report_path is set but {missing}") from missing
+        self.log.info("Wrote the governance report of %s to %s..%s: %s", workspace_id, first, last, path)
+        return str(path)
 
     def emit_asset_events(self, context: Any, built: BuiltViews, files: Iterable[str]) -> None:
         events = context.get("outlet_events")
