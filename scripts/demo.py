@@ -8,8 +8,12 @@
 3. creates the ``codex_api`` pool, unpauses both daily DAGs (backfill runs of a paused DAG
    stay queued), starts the api-server and creates a backfill of each through its REST API
    (what ``airflow backfill create`` does), then starts the scheduler, dag-processor and triggerer;
-4. waits for every backfill run, prints the rows per table and where they are, and stops
-   everything it started, also on failure or Ctrl-C.
+4. waits for every backfill run; the loads' Asset events have queued ``codex_governance_views``
+   (unpaused from the start): the scheduler is restarted with job scheduling on (the daily DAGs
+   paused first), which starts one Asset-triggered run of it over every day the loads covered:
+   the views, the five exports and the HTML report under ``.demo/exports``;
+5. prints the rows per table and where everything is, and stops everything it started, also
+   on failure or Ctrl-C.
 
 State lives in ``.demo/`` (reset at each run; in PostgreSQL, the days loaded are replaced in
 place). Environment: ``CODEX_DEMO_DESTINATION`` (``sqlite``, the default, or ``postgres``) and
@@ -33,18 +37,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from codex_testing import AirflowCluster, ClusterError, airflow_cluster, connection_env, variables_env
+from codex_testing.cluster import config_env
 from codex_testing.days import BackfillDays, complete_days, logical_dates
 from codex_testing.sandbox import running_sandbox
 from codex_testing.sandbox.analytics import is_quiet_day
 
 from airflow_provider_codex.api.endpoints import COMPLIANCE_RETENTION_DAYS
+from airflow_provider_codex.views import VIEWS as VIEW_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".demo"
 HOME = STATE / "airflow"
 SQLITE_DB = STATE / "codex.db"
 ARCHIVE = STATE / "archive"
+EXPORTS = STATE / "exports"
 DAGS = ("codex_analytics_daily", "codex_compliance_daily")
+#: Scheduled on the Assets of the tables the views read: the backfill's loads queue it.
+VIEWS_DAG = "codex_governance_views"
 DAYS = 30
 #: The longest the demo may take; the first compliance day must still be held at the end.
 BUDGET = timedelta(minutes=30)
@@ -161,6 +170,21 @@ def wait_for_backfills(cluster: AirflowCluster, expected: dict[str, int]) -> int
     return int(cluster.query("SELECT COUNT(*) FROM dag_run WHERE state = 'failed'")[0][0])
 
 
+def run_the_views(cluster: AirflowCluster) -> str:
+    """Let the scheduler start the Asset-triggered views run the backfill queued; its end state.
+
+    The demo's scheduler creates no run of its own (``use_job_schedule`` off, so unpausing the daily
+    DAGs starts no scheduled run): pause them, and restart it with job scheduling on.
+    """
+    for dag_id in DAGS:
+        cluster.pause(dag_id)
+    cluster.stop(["scheduler"])
+    cluster.env |= config_env({"scheduler.use_job_schedule": "True"})
+    cluster.start_components(["scheduler"])
+    runs = cluster.wait_for_dag_runs(VIEWS_DAG, count=1, run_type="asset_triggered", timeout=600)
+    return ", ".join(sorted({str(run.state) for run in runs}))
+
+
 def report(dest: Destination, cluster: AirflowCluster, plan: BackfillDays) -> None:
     counts = dest.row_counts()
     width = max((len(t) for t, *_ in counts), default=30)
@@ -181,6 +205,12 @@ def report(dest: Destination, cluster: AirflowCluster, plan: BackfillDays) -> No
     else:
         print(f"The data:    PostgreSQL {dest.where}, schema public")
     print(f"The archive: {rel(ARCHIVE)}/")
+    exports = sorted(p for p in EXPORTS.rglob("*.csv") if not p.name.startswith("_"))
+    reports = sorted(p for p in EXPORTS.rglob("*.html") if not p.name.startswith("_"))
+    print(f"The views:   {len(VIEW_TABLES)} tables codex_view_* and codex_export_* beside the data (docs/views.md)")
+    print(f"The exports: {rel(EXPORTS)}/, {len(exports)} CSV files and as many JSON Lines")
+    for page in reports:
+        print(f"The report:  {rel(page)}   (open it in a browser; it works offline)")
     print(f"Airflow:     {rel(HOME)}/ (metadata DB airflow.db, component logs *.log, task logs logs/)")
     for failed in cluster.query("SELECT dag_id, run_id, task_id FROM task_instance WHERE state = 'failed'"):
         print("FAILED task: {} {} {}: see {}/logs/".format(*failed, rel(HOME)))
@@ -192,6 +222,7 @@ def demo() -> int:
     dest = destination()
     shutil.rmtree(HOME, ignore_errors=True)
     shutil.rmtree(ARCHIVE, ignore_errors=True)
+    shutil.rmtree(EXPORTS, ignore_errors=True)
     SQLITE_DB.unlink(missing_ok=True)
     HOME.mkdir(parents=True)
     if dest.kind == "postgres":
@@ -207,17 +238,24 @@ def demo() -> int:
         say(f"  {COMPLIANCE_RETENTION_DAYS} days, older days would fail at once (so the DAG runs from day one)")
         env = connection_env("codex_default", sandbox.connection("codex-demo-salt"))
         env |= connection_env(dest.conn_id, dest.connection)
-        env |= variables_env({"codex_sql_conn_id": dest.conn_id, "codex_archive_path": f"file://{ARCHIVE}"})
+        env |= variables_env(
+            {
+                "codex_sql_conn_id": dest.conn_id,
+                "codex_archive_path": f"file://{ARCHIVE}",
+                "codex_exports_path": f"file://{EXPORTS}",
+                "codex_report_days": str(DAYS),
+            }
+        )
         say(f"connections codex_default (the sandbox) and {dest.conn_id} ({dest.where}); Variables codex_sql_conn_id,")
-        say("  codex_archive_path; airflow db migrate (metadata DB: SQLite)")
+        say("  codex_archive_path, codex_exports_path, codex_report_days; airflow db migrate (metadata DB: SQLite)")
 
         with airflow_cluster(ROOT / "example_dags", env=env, config=CONFIG, home=HOME, components=()) as cluster:
             cluster.run_cli("dags", "reserialize")
             cluster.run_cli("pools", "set", "codex_api", str(POOL_SLOTS), "Codex API calls")
             say(f"parsed example_dags/; pool codex_api ({POOL_SLOTS} slots) caps the API calls of every DAG")
-            for dag_id in DAGS:
+            for dag_id in (*DAGS, VIEWS_DAG):
                 cluster.run_cli("dags", "unpause", dag_id)
-            say("unpaused both DAGs: backfill runs of a paused DAG stay queued")
+            say(f"unpaused both DAGs (backfill runs of a paused DAG stay queued) and {VIEWS_DAG}")
             for dag_id, days in zip(DAGS, (plan.analytics, plan.compliance), strict=True):
                 start, end = logical_dates(days)
                 conf = {"lookback_days": 0} if dag_id == "codex_analytics_daily" else None
@@ -229,6 +267,11 @@ def demo() -> int:
             started = time.monotonic()
             failed = wait_for_backfills(cluster, {DAGS[0]: len(plan.analytics), DAGS[1]: len(plan.compliance)})
             say(f"backfills done in {time.monotonic() - started:.0f}s" + (f", {failed} runs FAILED" if failed else ""))
+            started = time.monotonic()
+            state = run_the_views(cluster)
+            failed += state != "success"
+            took = time.monotonic() - started
+            say(f"{VIEWS_DAG}: Asset-triggered, over the days the loads covered: {state} in {took:.0f}s")
             report(dest, cluster, plan)
             say("stopping everything the demo started")
     say(f"stopped; {time.monotonic() - _T0:.0f}s in all")

@@ -208,7 +208,7 @@ def chart_svg(chart: Chart, days: Sequence[date]) -> str:
                 gid=element_id(chart.id, "gap", first.isoformat()),
             )
         if chart.gap_days:
-            handles.append(Patch(facecolor="#e4e4e4", edgecolor="#a8a8a8", hatch="////", label="gap: not loaded"))
+            handles.append(Patch(facecolor="#e4e4e4", edgecolor="#a8a8a8", hatch="////", label="gap: no data"))
         ax.set_xlim(xs[0] - 0.6, xs[-1] + 0.6)
         ax.set_ylim(-0.04 * max(peak, 1), max(peak, 1) * 1.08)
         step = max(1, math.ceil(len(days) / 8))
@@ -245,24 +245,13 @@ background:repeating-linear-gradient(45deg,#e4e4e4 0 3px,#a8a8a8 3px 4px)}
 <h1>Codex governance report</h1>
 <p>Workspace <code>{{ workspace_id }}</code>: {{ first }} to {{ last }} ({{ days|length }} UTC days),
 built {{ built_at }}.</p>
-<p id="key"><span class="swatch"></span> A hatched band is a <strong>gap</strong>: nothing was loaded for the day,
-so it has no figure and no mark. A mark on the zero line is a <strong>zero</strong>: the day was loaded and had
+<p id="key"><span class="swatch"></span> A hatched band is a <strong>gap</strong>: the views hold no figure for
+the day (it was not loaded, or the views were not built for it), so it has no mark. A mark on the zero line is a <strong>zero</strong>: the day was loaded and had
 none. Days of the range:
 <span id="days-with-data">{{ days_with_data }}</span> with data in some dashboard,
 <span id="gap-day-count">{{ all_gaps|length }}</span> gaps in every dashboard{% if all_gaps %}
 ({{ all_gaps_text }}){% endif %}.</p>
 </header>
-<section id="headlines">
-<h2>Exports: headline figures</h2>
-{% for h in headlines %}
-<h3>{{ h.view.spec.doc }}</h3>
-<table id="{{ h.id }}">
-<tr><th>figure</th><th>total</th><th>per day</th><th>peak day</th><th>days with data</th></tr>
-{% for row in h.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
-{% endfor %}</table>
-<p class="note">{{ h.note }}</p>
-{% endfor %}
-</section>
 <section id="dashboards">
 <h2>Dashboards</h2>
 {% for c in charts %}
@@ -272,10 +261,21 @@ none. Days of the range:
 <h3>{{ c.chart.view.spec.doc }}</h3>
 <p>{{ c.chart.view.definition }}. Table <code>{{ c.chart.view.name }}</code>, from
 {{ c.chart.view.sources|join(', ') }}.</p>
-<p class="gaps">{% if c.gaps %}Gaps (not loaded): {{ c.gaps }}.{% else %}No gaps.{% endif %}</p>
+<p class="gaps">{% if c.gaps %}Gaps (no data): {{ c.gaps }}.{% else %}No gaps.{% endif %}</p>
 </figcaption>
 {{ c.svg }}
 </figure>
+{% endfor %}
+</section>
+<section id="headlines">
+<h2>Exports: headline figures</h2>
+{% for h in headlines %}
+<h3>{{ h.view.spec.doc }}</h3>
+<table id="{{ h.id }}">
+<tr><th>figure</th><th>total</th><th>per day</th><th>peak day</th><th>days with data</th></tr>
+{% for row in h.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+<p class="note">{{ h.note }}</p>
 {% endfor %}
 </section>
 </body>

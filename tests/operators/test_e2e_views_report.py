@@ -24,7 +24,8 @@ from codex_testing.browser import chromium_page
 from codex_testing.sandbox import RunningSandbox
 from test_e2e_views import Served, build, load
 
-from airflow_provider_codex.views import DASHBOARDS, REPORT_NAME
+from airflow_provider_codex.tables import ColumnType
+from airflow_provider_codex.views import DASHBOARDS, EXPORTS, REPORT_NAME
 
 LOADS = ((date(2026, 1, 20), date(2026, 2, 1)), (date(2026, 2, 5), date(2026, 2, 13)))
 BUILT = (date(2026, 1, 20), date(2026, 2, 13))
@@ -44,6 +45,31 @@ READ_CHARTS = """() => Array.from(document.querySelectorAll('figure.chart')).map
     .filter(g => !g.id.includes('--gap--'))
     .map(g => [g.id, Array.from(g.querySelectorAll('use')).map(u => u.x.baseVal.value)])),
 }))"""
+
+
+#: Per export headline table: its rows of cells (figure, total, per day, peak day, days with data).
+READ_HEADLINES = """() => Object.fromEntries(Array.from(document.querySelectorAll('#headlines table')).map(t =>
+  [t.id, Array.from(t.querySelectorAll('tr')).slice(1).map(r => Array.from(r.cells).map(c => c.textContent))]))"""
+
+
+def expected_headlines(served: Served, days: list[date]) -> dict[str, list[tuple[str, int | None, int, int]]]:
+    """Per export table id: per figure, (name, total or None for distinct users, peak day, days with data)."""
+    out: dict[str, list[tuple[str, int | None, int, int]]] = {}
+    for view in EXPORTS:
+        figures = [c for c in view.export_columns if view.spec.types[c] is ColumnType.INTEGER]
+        rows = []
+        for column in figures:
+            if view.name == "codex_export_sessions_and_messages_per_user":
+                at = {"sessions": 1, "messages": 2}[column]
+                per_user = [served.sessions(d) for d in days]
+                by_day = [sum(u[at] for u in users.values()) if users else None for users in per_user]
+            else:
+                by_day = [served.daily(d).get(f"{view.name}.{column}") for d in days]
+            known = [v for v in by_day if v is not None]
+            total = None if column.endswith("users") else sum(known)
+            rows.append((column, total, max(known), len(known)))
+        out[f"headline-{view.name}"] = rows
+    return out
 
 
 def expected_series(served: Served, days: list[date]) -> dict[str, dict[str, list[int]]]:
@@ -130,6 +156,7 @@ def test_the_report_draws_every_dashboards_marks_in_chromium_offline(
         browser.page.goto(page_file.as_uri())
         charts = {c["id"]: c for c in browser.page.evaluate(READ_CHARTS)}
         gap_count = browser.page.inner_text("#gap-day-count")
+        headlines = browser.page.evaluate(READ_HEADLINES)
         if os.environ.get("CODEX_SCREENSHOTS"):
             browser.screenshot(Path(os.environ["CODEX_SCREENSHOTS"]) / "governance-report.png")
     assert browser.blocked == [], f"the page asked the network for {browser.blocked}"
@@ -144,5 +171,11 @@ def test_the_report_draws_every_dashboards_marks_in_chromium_offline(
         gaps = [i for i in range(len(days)) if all(i not in idx for idx in series.values())]
         assert chart["gapDays"].split() == [days[i].isoformat() for i in gaps]
         check_positions(chart, series, runs_of(gaps))
+    for table, rows in expected_headlines(served, days).items():
+        shown = [
+            (n, None if t == "-" else int(t.replace(",", "")), int(p.replace(",", "")), int(k))
+            for n, t, _, p, k in headlines[table]
+        ]
+        assert shown == rows, f"{table}: shown {shown}, served {rows}"
     every_chart_gap = [d for i, d in enumerate(days) if all(i not in idx for s in want.values() for idx in s.values())]
     assert int(gap_count) == len(every_chart_gap) == 4 + 4  # 01-16..01-19 never built, 02-01..02-04 not loaded
