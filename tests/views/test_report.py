@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_codex.sinks import SqlSink
 from airflow_provider_codex.transfers.codex_views import CodexGovernanceViewsOperator
-from airflow_provider_codex.views import DASHBOARDS, VIEWS_BY_NAME, build_views, read_view, render_report
+from airflow_provider_codex.views import DASHBOARDS, VIEWS, VIEWS_BY_NAME, build_views, read_view, render_report
 from airflow_provider_codex.views.report import INSTALL_HINT, report_path, report_range
 from airflow_provider_codex.windows import Window
 
@@ -89,3 +89,15 @@ def test_without_the_extra_the_views_build_then_the_report_fails_saying_how_to_i
     assert str(report_path(f"file://{tmp_path}", WS, FIRST, LAST)).endswith(
         f"codex_governance_report/workspace_id={WS}/2026-03-01_2026-03-05.html"
     )
+
+
+def test_the_docs_list_every_view_with_its_columns_and_sources() -> None:
+    """docs/views.md has a table row per view naming its table, every column of its files and every source."""
+    rows = (Path(__file__).parents[2] / "docs" / "views.md").read_text().splitlines()
+    for view in VIEWS:
+        (row,) = [r for r in rows if r.startswith("| ") and f"| `{view.name}` |" in r]
+        cells = row.split(" | ")
+        missing = [c for c in view.export_columns if c not in ("workspace_id", "day") and f"`{c}`" not in row]
+        assert not missing, f"{view.name}: columns {missing} not in the docs"
+        assert all(f"`{s}`" in cells[-1] for s in view.sources), f"{view.name}: sources {view.sources} not in the docs"
+        assert len(cells) >= 5 and cells[-2].strip(), f"{view.name}: no definition in the docs"
