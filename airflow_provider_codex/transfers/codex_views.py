@@ -1,12 +1,15 @@
-"""The governance views in Airflow: rebuild a window's days of the views, write the exports, emit an event per view.
+"""The governance views in Airflow: rebuild a window's days of the views, write the exports and the report,
+emit an event per view.
 
-All the work is :func:`~airflow_provider_codex.views.build_views` and
-:func:`~airflow_provider_codex.views.write_exports`; this operator resolves
+All the work is :func:`~airflow_provider_codex.views.build_views`,
+:func:`~airflow_provider_codex.views.write_exports` and
+:func:`~airflow_provider_codex.views.write_report`; this operator resolves
 the window (templated ``start``/``end``/``lookback_days`` as the loads have
 them; in a run the loads' Asset events triggered, the days those loads
 covered; else the run's data interval), finds the workspace (the ``codex`` connection's,
 like the loads), reads which days the triggering loads replaced from their
-Asset events, and reports one Asset event per view table.
+Asset events, and reports one Asset event per view table; its return value
+(XCom) names the export files and the report's path (``"report"``).
 """
 
 from __future__ import annotations
