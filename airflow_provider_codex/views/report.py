@@ -246,8 +246,8 @@ background:repeating-linear-gradient(45deg,#e4e4e4 0 3px,#a8a8a8 3px 4px)}
 <p>Workspace <code>{{ workspace_id }}</code>: {{ first }} to {{ last }} ({{ days|length }} UTC days),
 built {{ built_at }}.</p>
 <p id="key"><span class="swatch"></span> A hatched band is a <strong>gap</strong>: the views hold no figure for
-the day (it was not loaded, or the views were not built for it), so it has no mark. A mark on the zero line is a <strong>zero</strong>: the day was loaded and had
-none. Days of the range:
+the day (it was not loaded, or the views were not built for it), so it has no mark. A mark on the zero
+line is a <strong>zero</strong>: the day was loaded and had none. Days of the range:
 <span id="days-with-data">{{ days_with_data }}</span> with data in some dashboard,
 <span id="gap-day-count">{{ all_gaps|length }}</span> gaps in every dashboard{% if all_gaps %}
 ({{ all_gaps_text }}){% endif %}.</p>
