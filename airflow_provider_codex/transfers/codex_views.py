@@ -34,6 +34,7 @@ from airflow_provider_codex.views import (
     days_from_asset_events,
     write_exports,
 )
+from airflow_provider_codex.views.loaded import EVIDENCE_TABLES
 from airflow_provider_codex.views.report import DEFAULT_REPORT_DAYS, ReportUnavailable, report_range, write_report
 from airflow_provider_codex.windows import Window, WindowError, lookback_days_from, window_from_context
 
@@ -41,6 +42,32 @@ from airflow_provider_codex.windows import Window, WindowError, lookback_days_fr
 def view_assets(table_prefix: str = "") -> list[Any]:
     """The Assets the views operator updates, one per view table."""
     return [table_asset(f"{table_prefix}{view.name}") for view in VIEWS]
+
+
+#: The most recent Asset events read per inlet table (each names a load's days): bounds the request.
+INLET_EVENTS_READ = 1000
+
+
+def source_assets(table_prefix: str = "") -> list[Any]:
+    """The inlets: one table per dataset the views read, whose loads' Asset events say which days they covered."""
+    return [table_asset(f"{table_prefix}{table}") for table in EVIDENCE_TABLES.values()]
+
+
+def inlet_extras(
+    context: Mapping[str, Any], inlets: Iterable[Any], destination: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """The ``extra`` of the latest :data:`INLET_EVENTS_READ` Asset events of each inlet whose load wrote to
+    ``destination`` (an Asset names a table, not where it is); none outside a task."""
+    accessors = context.get("inlet_events")
+    if accessors is None:
+        return []
+    extras: list[Mapping[str, Any]] = []
+    for asset in inlets:
+        for event in accessors[asset].ascending(False).limit(INLET_EVENTS_READ):
+            extra = getattr(event, "extra", None)
+            if isinstance(extra, Mapping) and extra.get("destination") == dict(destination):
+                extras.append(extra)
+    return extras
 
 
 def triggering_extras(context: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -75,7 +102,10 @@ class CodexGovernanceViewsOperator(BaseOperator):
     """Rebuild the Codex dashboards and exports for a window, in the database the loads wrote.
 
     Every view table's days of the window are replaced in one transaction (a
-    rerun or a backfill replaces, never doubles); with ``export_path`` the
+    rerun or a backfill replaces, never doubles). Its inlets are one table per dataset the
+    views read: their loads' Asset events (the latest 1,000 of each, and those that triggered
+    the run) say which days the loads covered, so a quiet day a load covered is a zero even in
+    a run no load triggered (a rebuild by hand). With ``export_path`` the
     five exports are written there as CSV and JSON Lines, replaced atomically.
 
     :param sql_conn_id: the connection the loads wrote to (templated).
@@ -144,6 +174,8 @@ class CodexGovernanceViewsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         kwargs["outlets"] = self.outlets_for({**kwargs, "table_prefix": table_prefix})
+        inlets = list(kwargs.get("inlets") or [])
+        kwargs["inlets"] = inlets + [asset for asset in source_assets(table_prefix) if asset not in inlets]
         super().__init__(**kwargs)
         self.sql_conn_id = sql_conn_id
         self.schema = schema
@@ -180,7 +212,9 @@ class CodexGovernanceViewsOperator(BaseOperator):
                 f"connection {self.codex_conn_id!r} has no workspace_id (the analytics tables are per workspace): "
                 "pass workspace_id to the views operator"
             )
-        loaded = days_from_asset_events(extras)
+        destination = {"sql_conn_id": self.sql_conn_id, "schema": self.schema}
+        from_inlets = inlet_extras(context, source_assets(self.table_prefix), destination)
+        loaded = days_from_asset_events([*extras, *from_inlets])
         sink = SqlSink.from_conn_id(self.sql_conn_id, schema=self.schema, table_prefix=self.table_prefix)
         self.log.info("Building the governance views of %s for %s", workspace_id, window)
         built = build_views(sink, workspace_id, window, registry=self.registry, loaded=loaded)

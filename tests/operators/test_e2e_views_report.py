@@ -4,7 +4,8 @@ operator in a real task (``dag.test``, ``report_path`` templated) → the page, 
 The expected marks are computed here from what the sandbox served (``test_e2e_views.Served``, not the SQL
 under test): every series has one marker per day whose figure is known, at that day's place on the axis;
 a gap day (never loaded, or never built) has none and lies under a hatched band the page lists. The days:
-two loads, 2026-01-20..01-31 and 02-05..02-12, with 02-09 and 02-10 quiet (zeros); the views built for
+two loads, 2026-01-20..01-31 and 02-05..02-12, with 02-09 and 02-10 quiet (zeros: the loads' Asset events,
+the views task's inlets, say they were covered); the views built by hand (no triggering event) for
 01-20..02-12 (02-01..02-04 built but not loaded: NULL); the report's 28 days start 01-16 (never built).
 
 ``CODEX_SCREENSHOTS=<folder>`` also saves the page as ``<folder>/governance-report.png``
@@ -22,7 +23,7 @@ import pytest
 from codex_e2e import days_of
 from codex_testing.browser import chromium_page
 from codex_testing.sandbox import RunningSandbox
-from test_e2e_views import Served, build, load
+from test_e2e_views import Served, load
 
 from airflow_provider_codex.tables import ColumnType
 from airflow_provider_codex.views import DASHBOARDS, EXPORTS, REPORT_NAME
@@ -119,7 +120,9 @@ def test_the_report_draws_every_dashboards_marks_in_chromium_offline(
     exports.mkdir()
     events = [extra for window in LOADS for extra in load(test_dags, dest, window)]
     loaded = {day for window in LOADS for day in days_of(*window)}
-    build(dest, BUILT, events, f"file://{exports}")  # as the Asset-triggered run: it records the loaded days
+    assert {e["dataset"] for e in events} == {"usage", "code_reviews", "code_review_responses"}
+    # a run no load triggered (by hand): the loads' Asset events, read as the task's inlets, say which days
+    # they covered, so the quiet days 02-09 and 02-10 are zeros, not gaps
     conf = {
         "start": BUILT[0].isoformat(),
         "end": BUILT[1].isoformat(),
