@@ -9,7 +9,9 @@ dataset), which only grows:
 * ``rows``: the dataset's tables hold rows for the day (a load wrote them);
 * ``load``: a load's Asset event says it replaced the day (its extra lists
   every day of its window in ``rows_per_day``, zeros included). The views
-  operator reads the events that triggered its run.
+  operator reads the events that triggered its run, and the latest events of
+  one table per dataset (:data:`EVIDENCE_TABLES`, its inlets), so a rebuild by
+  hand knows the quiet days the loads covered too.
 
 A day with neither is a gap: its figures are ``NULL`` in every view.
 """
@@ -21,13 +23,27 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from airflow_provider_codex.sinks import SqlSink
-from airflow_provider_codex.tables import Column, ColumnType, Record, TableSpec
+from airflow_provider_codex.tables import (
+    CODE_REVIEW_RESPONSES_DAILY,
+    CODE_REVIEWS_DAILY,
+    USAGE_USER_DAILY,
+    Column,
+    ColumnType,
+    Record,
+    TableSpec,
+)
 from airflow_provider_codex.views.facts import as_day
 from airflow_provider_codex.windows import Window
 
 #: The datasets the views read, each of whose days is loaded or not.
 VIEW_DATASETS = ("usage", "code_reviews", "code_review_responses")
 ROWS, LOAD = "rows", "load"
+#: Per dataset, a table every load of it writes: its Asset events say which days a load covered.
+EVIDENCE_TABLES = {
+    "usage": USAGE_USER_DAILY.name,
+    "code_reviews": CODE_REVIEWS_DAILY.name,
+    "code_review_responses": CODE_REVIEW_RESPONSES_DAILY.name,
+}
 
 LOADED_DAYS = TableSpec(
     name="codex_loaded_days",
