@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow_provider_codex.api.endpoints import COMPLIANCE_RETENTION_DAYS
 from airflow_provider_codex.datasets import DATASETS, Dataset, Source, get_dataset
-from airflow_provider_codex.sinks import SqlSink
+from airflow_provider_codex.sinks import SqlSink, StorageSink
+from airflow_provider_codex.sinks._objects import hidden
 from airflow_provider_codex.sinks.ledger import LEDGER, as_date, as_utc, read_ledger
 from airflow_provider_codex.tables import TableSpec
 from airflow_provider_codex.windows import ONE_DAY, retention_expiry
@@ -57,6 +59,7 @@ class Evidence(enum.StrEnum):
     LEDGER = "ledger"  # the load ledger, and the rows agree with it
     ROWS = "rows"  # rows without a ledger row: loaded before the ledger existed
     ALTERED = "altered"  # a ledger row whose rows are no longer there as recorded
+    PARTITION = "partition"  # object storage: the day's file of every table (empty for a quiet day)
     NONE = "none"  # nothing: never loaded (or ledger row and rows both removed)
 
 
@@ -312,6 +315,81 @@ def _read_rows(
     return {as_date(d): (int(n), as_utc(at)) for d, n, at in rows}
 
 
+def read_storage_coverage(
+    sink: StorageSink,
+    workspace_id: str,
+    first: date,
+    last: date,
+    *,
+    now: datetime,
+    datasets: Sequence[str] | None = None,
+    margin: timedelta = DEFAULT_MARGIN,
+) -> Coverage:
+    """The coverage of ``[first, last]`` under a storage sink's base: the same report as :func:`read_coverage`.
+
+    The storage sink writes each table's day as one file, replaced whole, an
+    empty one for a quiet day: that file is the day's record. A day is loaded
+    when every table of the dataset has its file (evidence ``partition``);
+    ``last_loaded_at`` is the latest file's modification time where the store
+    reports one; ``rows`` is ``None`` (counting would read every file). One
+    listing per table.
+    """
+    days = _days(first, last)
+    chosen = [get_dataset(n) for n in (datasets if datasets is not None else list(DATASETS))]
+    out = []
+    for dataset in chosen:
+        held = [_partitions(sink, spec, workspace_id, first, last) for spec in dataset.tables]
+        rows = []
+        for day in days:
+            loaded = all(day in table for table in held)
+            status, expires_at = day_status(day, loaded, now, retained=is_retained(dataset), margin=margin)
+            times = [t for table in held if (t := table.get(day)) is not None] if loaded else []
+            evidence = Evidence.PARTITION if loaded else Evidence.NONE
+            rows.append(DayCoverage(day, status, max(times) if times else None, None, expires_at, evidence))
+        out.append(DatasetCoverage(dataset.name, dataset.source, tuple(rows)))
+    return Coverage(workspace_id, first, last, now.astimezone(UTC), tuple(out), margin)
+
+
+def _partitions(
+    sink: StorageSink, spec: TableSpec, workspace_id: str, first: date, last: date
+) -> dict[date, datetime | None]:
+    """The days of ``[first, last]`` whose folder holds a visible data file, and its modification time."""
+    folder = sink.partition_path(spec, workspace_id, first).parent
+    if not folder.exists():
+        return {}
+    prefix = f"{spec.day_column}="
+    found: dict[date, datetime | None] = {}
+    for day_folder in folder.iterdir():
+        name = day_folder.name
+        if not name.startswith(prefix):
+            continue
+        try:
+            day = date.fromisoformat(name.removeprefix(prefix))
+        except ValueError:
+            continue  # not a folder the sink wrote
+        if not first <= day <= last:
+            continue
+        files = [p for p in day_folder.iterdir() if p.name.startswith("part-") and not hidden(p.name)]
+        if files:
+            found[day] = max((_modified(p) for p in files), key=lambda t: t or datetime.min.replace(tzinfo=UTC))
+    return found
+
+
+def _modified(path: Any) -> datetime | None:
+    """When the store says ``path`` was last written (local: ``mtime``; S3: ``LastModified``), else ``None``."""
+    try:
+        info = path.fs.info(path.path)
+    except Exception:  # a store that cannot say: no time, the day still counts
+        return None
+    value = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("updated")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        with suppress(ValueError):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return as_utc(value) if isinstance(value, datetime) else None
+
+
 def first_loaded_day(sink: SqlSink, workspace_id: str, dataset: str) -> date | None:
     """The first day the destination holds of ``dataset`` (ledger or rows): the day its loads began."""
     found: list[date] = []
@@ -383,4 +461,5 @@ __all__ = [
     "first_loaded_day",
     "format_days",
     "read_coverage",
+    "read_storage_coverage",
 ]

@@ -12,17 +12,20 @@ never by the SQL under test.
 
 from __future__ import annotations
 
+import gzip
 import re
+import shutil
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from codex_e2e import SqlDestination, midnight
+from codex_e2e import SqlDestination, StorageDestination, midnight
 from codex_testing.sandbox import RunningSandbox
 
-from airflow_provider_codex.coverage import DayStatus, Evidence, read_coverage
-from airflow_provider_codex.sinks import SqlSink
+from airflow_provider_codex.coverage import DayStatus, Evidence, read_coverage, read_storage_coverage
+from airflow_provider_codex.sinks import SqlSink, StorageSink
 from airflow_provider_codex.transfers.codex_retention_guard import CodexRetentionGuardOperator, RetentionGuardError
 
 EVENTS, USAGE, LEDGER = "codex_compliance_events", "codex_usage_user_daily", "codex_load_ledger"
@@ -199,3 +202,34 @@ def test_coverage_and_the_guard_name_exactly_the_days_removed(
     load(test_dags, dest, "compliance_events", days[1], days[2])
     load(test_dags, dest, "compliance_events", days[4], days[4])
     assert guard(dest, days[0], days[-1])["datasets"][0]["counts"]["loaded"] == len(days)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_storage_coverage_reads_the_day_files_the_storage_sink_wrote(
+    storage: StorageDestination, sandbox: RunningSandbox, use_sandbox, test_dags
+) -> None:
+    use_sandbox(sandbox)
+    conf = {"start": USAGE_DAYS[0].isoformat(), "end": (USAGE_DAYS[-1] + ONE_DAY).isoformat(), "path": storage.url}
+    assert str(test_dags["load_storage_usage"].test(run_conf=conf).state) == "success"
+    sink, ws = StorageSink(storage.url), sandbox.workspace_id
+    first = date(2026, 2, 8)
+
+    def statuses() -> dict[date, tuple[DayStatus, Evidence]]:
+        report = read_storage_coverage(sink, ws, first, USAGE_DAYS[-1], now=datetime.now(UTC), datasets=["usage"])
+        return {d.day: (d.status, d.evidence) for d in report.dataset("usage").days}
+
+    loaded = (DayStatus.LOADED, Evidence.PARTITION)
+    assert statuses() == {first: (DayStatus.MISSING, Evidence.NONE), **dict.fromkeys(USAGE_DAYS, loaded)}
+    # a quiet day's files are empty, and there: loaded
+    quiet_files = [p for p in storage.partition_files(USAGE) if f"day={QUIET[0]}" in str(p)]
+    assert quiet_files and all(not storage_rows(p) for p in quiet_files)
+    # a day folder of one of the dataset's tables removed by hand: that day is missing
+    shutil.rmtree(storage.root / "codex_usage_user_model_daily" / f"workspace_id={ws}" / "day=2026-02-11")
+    assert statuses()[date(2026, 2, 11)] == (DayStatus.MISSING, Evidence.NONE)
+    assert statuses()[date(2026, 2, 12)] == loaded
+
+
+def storage_rows(path: Path) -> list[str]:
+    with gzip.open(path, "rt") as fh:
+        return [line for line in fh if line.strip()]
