@@ -259,15 +259,16 @@ def read_coverage(
     specs = {spec.name: spec for d in chosen for spec in d.tables}
     ledger = read_ledger(sink, workspace_id, first, last, set(specs))
     data = {name: _read_rows(sink, spec, workspace_id, first, last) for name, spec in specs.items()}
+
+    def table_day(table: str, day: date) -> _TableDay:
+        recorded, (rows, rows_at) = ledger.get((table, day)), data[table].get(day, (0, None))
+        if recorded is None:
+            return _TableDay(None, None, rows, rows_at)
+        return _TableDay(recorded[0], recorded[1], rows, rows_at)
+
     out = []
     for dataset in chosen:
-        per_table = [
-            {
-                day: _TableDay(*ledger.get((spec.name, day), (None, None)), *data[spec.name].get(day, (0, None)))
-                for day in days
-            }
-            for spec in dataset.tables
-        ]
+        per_table = [{day: table_day(spec.name, day) for day in days} for spec in dataset.tables]
         out.append(
             DatasetCoverage(
                 dataset.name,
