@@ -1,0 +1,248 @@
+"""The Codex view in a real Airflow UI, in a real headless Chromium, against a real destination.
+
+One deployment for every check (module fixture): a real api-server, scheduler
+and dag-processor (:mod:`codex_testing.cluster`) with the provider installed,
+so Airflow loads its plugin through the ``airflow.plugins`` entry point, and
+the SimpleAuthManager with three users of its own (passwords written before
+it starts): ``admin``, ``viewer`` (read-only) and ``outsider`` (no role: may
+read nothing). A DAG of the provider's operators loads 10 days of ``usage``
+and ``compliance_events`` from the sandbox into a SQLite destination; then
+the test deletes 3 of those days from the destination's tables.
+
+Checked:
+
+* the viewer logs in through the auth manager's own login page, opens the
+  "Codex" entry of the UI's navigation, and the calendar's cells say, day by
+  day, what the destination holds (loaded where its tables have the day's
+  rows, missing elsewhere, the deleted days included; compliance days past
+  the retention ``lost``, those near it ``expiring``); the latest loads show
+  the row counts the destination held;
+* a request without credentials gets 401, a forged token 403, and the outsider
+  (a valid token of the auth manager, no read access) 403;
+* no key, salt or compliance content is on the page.
+
+``CODEX_SCREENSHOTS=1`` also saves the page as ``docs/images/airflow-codex-view.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from codex_testing import AirflowCluster, airflow_cluster, connection_env
+from codex_testing.browser import chromium_page, loopback_only
+from codex_testing.days import complete_days, day_range
+from codex_testing.sandbox import RunningSandbox, running_sandbox
+
+from airflow_provider_codex.datasets import get_dataset
+from airflow_provider_codex.windows import DEFAULT_GRACE
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "docs" / "images" / "airflow-codex-view.png"
+DAG_ID = "codex_view_e2e"
+DEST_CONN = "codex_view_dest"
+DATASETS = ("usage", "compliance_events")
+LOADED_DAYS = 10
+#: Offsets (into the loaded days) of the days deleted from the destination afterwards.
+DELETED = (2, 5, 6)
+#: The calendar's range by default (``DEFAULT_DAYS`` of the view).
+SHOWN_DAYS = 35
+PASSWORDS = {"admin": "admin-pass-1", "viewer": "viewer-pass-1", "outsider": "outsider-pass-1"}
+SALT = "view-e2e-salt-never-shown"
+DAG_FILE = f'''
+from datetime import UTC, datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
+
+with DAG(dag_id="{DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), catchup=False, tags=["codex"]):
+    for dataset in {DATASETS!r}:
+        CodexToSqlOperator(
+            task_id=f"load_{{dataset}}",
+            dataset=dataset,
+            sql_conn_id="{DEST_CONN}",
+            start="{{{{ dag_run.conf['start'] }}}}",
+            end="{{{{ dag_run.conf['end'] }}}}",
+        )
+'''
+
+
+@dataclass
+class Deployment:
+    cluster: AirflowCluster
+    sandbox: RunningSandbox
+    destination: Path
+    loaded: tuple[date, ...]
+    deleted: tuple[date, ...]
+    rows_loaded: dict[str, int]
+    started_in: float
+
+
+def days_held(destination: Path, table: str, workspace_id: str) -> set[date]:
+    """The days ``table`` of the destination has rows for."""
+    with closing(sqlite3.connect(destination)) as db:
+        rows = db.execute(f'SELECT DISTINCT "day" FROM "{table}" WHERE workspace_id = ?', [workspace_id]).fetchall()
+    return {date.fromisoformat(str(day)[:10]) for (day,) in rows}
+
+
+def delete_days(destination: Path, days: tuple[date, ...]) -> None:
+    """Remove ``days`` from every table of the datasets, as a careless clean-up would."""
+    with closing(sqlite3.connect(destination)) as db:
+        for dataset in DATASETS:
+            for spec in get_dataset(dataset).tables:
+                for day in days:
+                    db.execute(f'DELETE FROM "{spec.name}" WHERE substr("day", 1, 10) = ?', [day.isoformat()])
+        db.commit()
+
+
+def table_rows(destination: Path, table: str) -> int:
+    with closing(sqlite3.connect(destination)) as db:
+        return int(db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    started = time.monotonic()
+    root = tmp_path_factory.mktemp("codex-view")
+    home, dags = root / "home", root / "dags"
+    home.mkdir()
+    dags.mkdir()
+    (dags / "codex_view_e2e.py").write_text(textwrap.dedent(DAG_FILE))
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps(PASSWORDS))
+    destination = root / "destination.db"
+    config = {
+        "core.simple_auth_manager_all_admins": "False",
+        "core.simple_auth_manager_users": "admin:admin,viewer:viewer,outsider:",
+        "core.simple_auth_manager_passwords_file": str(passwords),
+        "scheduler.use_job_schedule": "False",
+        "dag_processor.min_file_process_interval": "3600",
+    }
+    with running_sandbox(seed=31, users=6, events_per_day=120) as sandbox:
+        plan = complete_days(sandbox, LOADED_DAYS, grace=DEFAULT_GRACE, within=timedelta(minutes=15))
+        loaded = plan.compliance[-LOADED_DAYS:]  # held by both APIs
+        assert len(loaded) == LOADED_DAYS, plan
+        env = connection_env("codex_default", sandbox.connection(SALT))
+        env |= connection_env(DEST_CONN, {"conn_type": "sqlite", "host": str(destination)})
+        components = ("api-server", "scheduler", "dag-processor")
+        with airflow_cluster(dags, env=env, config=config, home=home, components=components) as cluster:
+            cluster.login("admin", PASSWORDS["admin"])
+            cluster.wait_for_dag(DAG_ID)
+            cluster.unpause(DAG_ID)
+            conf = {"start": loaded[0].isoformat(), "end": (loaded[-1] + timedelta(days=1)).isoformat()}
+            run_id = cluster.trigger_dag(DAG_ID, conf=conf)
+            state = cluster.wait_for_dag_run(DAG_ID, run_id, timeout=300)
+            assert state == "success", cluster.task_logs(DAG_ID, run_id)[-6000:]
+            rows = {spec.name: table_rows(destination, spec.name) for d in DATASETS for spec in get_dataset(d).tables}
+            deleted = tuple(loaded[i] for i in DELETED)
+            delete_days(destination, deleted)
+            yield Deployment(cluster, sandbox, destination, loaded, deleted, rows, time.monotonic() - started)
+
+
+def frame_showing(page: object, path: str, timeout: float = 60) -> object:
+    """The page's frame whose URL has ``path`` (the UI adds the plugin's frame once it has loaded its nav)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in page.frames:  # type: ignore[attr-defined]
+            if path in frame.url:
+                return frame
+        time.sleep(0.25)
+    raise AssertionError(f"no frame of {path} in {[f.url for f in page.frames]}")  # type: ignore[attr-defined]
+
+
+def cells(frame: object, dataset: str) -> dict[date, str]:
+    """``{day: status}`` of one dataset's row of the calendar, as the DOM has it."""
+    found = frame.eval_on_selector_all(  # type: ignore[attr-defined]
+        f'tr.dataset-row[data-dataset="{dataset}"] td.day',
+        "cells => cells.map(c => [c.dataset.day, c.dataset.status])",
+    )
+    return {date.fromisoformat(day): status for day, status in found}
+
+
+def shown_range(now: datetime) -> tuple[date, ...]:
+    last = (now - timedelta(days=1)).date()
+    return day_range(last - timedelta(days=SHOWN_DAYS - 1), last)
+
+
+def test_the_logged_in_viewer_sees_each_day_as_the_destination_holds_it(deployment: Deployment) -> None:
+    cluster, workspace = deployment.cluster, deployment.sandbox.workspace_id
+    began = time.monotonic()
+    with chromium_page(allow=loopback_only, viewport=(1400, 900), timeout=60) as browser:
+        page = browser.page
+        # The auth manager's own login page, as a person signs in.
+        page.goto(f"{cluster.api_url}/auth/login?next={cluster.api_url}/plugin/codex")
+        page.fill('input[name="username"]', "viewer")
+        page.fill('input[name="password"]', PASSWORDS["viewer"])
+        page.click('button[type="submit"]')
+        # The "Codex" entry of the UI's navigation shows the view in the UI's own frame.
+        page.wait_for_url("**/plugin/codex")
+        page.wait_for_selector("iframe")
+        frame = frame_showing(page, "/codex/")
+        frame.wait_for_selector("tr.dataset-row", timeout=60_000)
+        now = datetime.now(UTC)
+        shown = {d: cells(frame, d) for d in DATASETS}
+        text = frame.inner_text("body")
+        if os.environ.get("CODEX_SCREENSHOTS") == "1":
+            browser.screenshot(SCREENSHOT, full_page=False)
+    assert not browser.blocked, browser.blocked
+
+    days = shown_range(now)
+    for dataset in DATASETS:
+        first_table = get_dataset(dataset).tables[0].name
+        held = days_held(deployment.destination, first_table, workspace)
+        assert set(shown[dataset]) == set(days), dataset
+        assert {d for d, s in shown[dataset].items() if s == "loaded"} == held & set(days), dataset
+        assert held == set(deployment.loaded) - set(deployment.deleted), dataset  # the deletion took
+        for day in deployment.deleted:
+            assert shown[dataset][day] != "loaded", (dataset, day)
+    assert {shown["usage"][d] for d in days if d not in deployment.loaded or d in deployment.deleted} == {"missing"}
+    # Compliance: the API keeps 30 days; a missing day is lost past it and expiring within 7 days of it.
+    compliance = shown["compliance_events"]
+    assert compliance[days[0]] == "lost"
+    assert "expiring" in compliance.values()
+    assert all(compliance[d] in {"missing", "loaded"} for d in days[-LOADED_DAYS:])
+
+    # The latest loads: both tasks, with the rows the destination held after the load.
+    assert "load_usage" in text and "load_compliance_events" in text
+    for table in ("codex_usage_user_daily", "codex_compliance_events"):
+        assert table in text and str(deployment.rows_loaded[table]) in text, table
+    # Never a key, a salt or compliance content.
+    sandbox = deployment.sandbox
+    for secret in (sandbox.analytics_key, sandbox.compliance_key, SALT):
+        assert secret not in text
+    print(f"\nview checks {time.monotonic() - began:.1f}s; deployment ready in {deployment.started_in:.1f}s")
+
+
+def test_no_credentials_bad_credentials_and_no_read_access_are_refused(deployment: Deployment) -> None:
+    url = f"{deployment.cluster.api_url}/codex/"
+    assert httpx.get(url, timeout=30).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer not-a-token"}, timeout=30).status_code == 403
+    login = httpx.post(
+        f"{deployment.cluster.api_url}/auth/token",
+        json={"username": "outsider", "password": PASSWORDS["outsider"]},
+        timeout=30,
+    )
+    login.raise_for_status()
+    outsider = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    refused = httpx.get(url, headers=outsider, timeout=30)
+    assert refused.status_code == 403, refused.text
+    assert DAG_ID not in refused.text
+    # The same user's cookie, as the UI sends it, is refused the same way.
+    cookie = httpx.get(url, cookies={"_token": login.json()["access_token"]}, timeout=30)
+    assert cookie.status_code == 403
+    # And the viewer's token opens it.
+    viewer = deployment.cluster.login("viewer", PASSWORDS["viewer"])
+    assert httpx.get(url, headers={"Authorization": f"Bearer {viewer}"}, timeout=60).status_code == 200
