@@ -10,6 +10,7 @@ resolves from inside the server, and no second credential.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +22,7 @@ from airflow_provider_codex.plugins.sources import ApiGet, ApiRefused
 #: Seconds one in-process API call may take (the view's page makes a few dozen at most).
 API_TIMEOUT = 20.0
 #: The cookie the Airflow UI keeps its token in (``airflow.api_fastapi.auth.managers.base_auth_manager``).
-TOKEN_COOKIE = "_token"
+TOKEN_COOKIE = "_token"  # noqa: S105 (a cookie name, not a secret)
 
 
 def user_token(request: Request) -> str | None:
@@ -34,8 +35,6 @@ def user_token(request: Request) -> str | None:
 
 def root_app() -> Any:
     """The api-server's app (the one this plugin's app is mounted in): ``cached_app`` returns the running one."""
-    import os
-
     from airflow.api_fastapi.app import cached_app
 
     return cached_app(apps=os.environ.get("AIRFLOW_API_APPS", "all"))

@@ -1,6 +1,6 @@
-"""The Codex view's FastAPI app, mounted in the api-server at :data:`URL_PREFIX`.
+"""The Codex view's FastAPI app, mounted in the api-server at ``/codex`` (:mod:`.codex_view`).
 
-Mounted at ``/codex`` (:mod:`.codex_view`). Airflow does not authenticate plugin apps (a mounted app inherits none of the
+Airflow does not authenticate plugin apps (a mounted app inherits none of the
 core API's dependencies), so every route here takes Airflow's own
 ``get_user`` dependency: the UI's token cookie or a bearer token, checked by
 the auth manager; without one, 401; with a bad one, 403. What the user may
@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pendulum
+from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from airflow.api_fastapi.core_api.security import get_user
 from airflow_provider_codex.plugins.airflow_api import airflow_api, user_token
 from airflow_provider_codex.plugins.reports import read_report
 from airflow_provider_codex.plugins.sources import ApiGet, ApiRefused

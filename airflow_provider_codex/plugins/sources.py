@@ -112,21 +112,26 @@ def _identifier(value: Any) -> str | None:
     return text if text is not None and _IDENTIFIER.match(text) else None
 
 
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def event_from_json(item: Mapping[str, Any]) -> LoadEvent | None:
     """A :class:`LoadEvent` of one ``/assets/events`` item; ``None`` unless it is a Codex table's, from a DAG."""
-    name, dag_id, task_id, run_id = (_text(item.get(k)) for k in ("name", "source_dag_id", "source_task_id", "source_run_id"))
+    keys = ("name", "source_dag_id", "source_task_id", "source_run_id")
+    name, dag_id, task_id, run_id = (_text(item.get(k)) for k in keys)
     if name is None or not name.startswith(ASSET_NAME_PREFIX) or dag_id is None or task_id is None or run_id is None:
         return None
     try:
         timestamp = datetime.fromisoformat(str(item.get("timestamp")))
     except ValueError:
         return None
-    extra = item.get("extra") if isinstance(item.get("extra"), dict) else {}
-    destination = extra.get("destination") if isinstance(extra.get("destination"), dict) else {}
+    extra = _object(item.get("extra"))
+    destination = _object(extra.get("destination"))
     map_index = item.get("source_map_index")
     return LoadEvent(
         dag_id=dag_id,
@@ -193,11 +198,11 @@ async def read_sources(get: ApiGet, since: datetime) -> Sources:
     return sources
 
 
-def task_instance_path(event: LoadEvent) -> str:
+def task_instance_path(event: LoadEvent, *, map_index: bool = True) -> str:
     """``dags/…/dagRuns/…/taskInstances/…[/map_index]``: the REST path of the task instance behind ``event``."""
     parts = ["dags", event.dag_id, "dagRuns", event.run_id, "taskInstances", event.task_id]
     path = "/".join(quote(part, safe="") for part in parts)
-    return f"{path}/{event.map_index}" if event.map_index >= 0 else path
+    return f"{path}/{event.map_index}" if map_index and event.map_index >= 0 else path
 
 
 async def rendered_codex_conn_id(get: ApiGet, event: LoadEvent) -> str | None:

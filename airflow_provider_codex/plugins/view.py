@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from airflow_provider_codex.coverage import Coverage, read_coverage
 from airflow_provider_codex.plugins.calendar import CalendarRow, calendar
@@ -29,6 +28,7 @@ from airflow_provider_codex.plugins.sources import (
     latest_per_task,
     read_sources,
     rendered_codex_conn_id,
+    task_instance_path,
 )
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ async def coverage_of(
     except TimeoutError:
         shown.error = f"reading it took longer than {READ_TIMEOUT:.0f} s"
         return shown
-    except Exception as failed:  # noqa: BLE001 (shown by type only; the text can carry a URI)
+    except Exception as failed:  # shown by type only: the text can carry a URI
         log.warning("Codex view: reading %s failed", destination, exc_info=True)
         shown.error = f"reading it failed ({type(failed).__name__}; see the api-server log)"
         return shown
@@ -160,10 +160,7 @@ async def latest_reports(get: ApiGet, events: list[LoadEvent]) -> list[Report]:
 
 async def report_path(get: ApiGet, event: LoadEvent) -> str | None:
     """The ``report`` path in the views task's return value, if there is one (a string ending ``.html``)."""
-    path = "/".join(
-        ["dags", quote(event.dag_id, safe=""), "dagRuns", quote(event.run_id, safe=""), "taskInstances"]
-        + [quote(event.task_id, safe=""), "xcomEntries", "return_value"]
-    )
+    path = f"{task_instance_path(event, map_index=False)}/xcomEntries/return_value"
     try:
         entry = await get(path, {"map_index": event.map_index, "deserialize": "true"})
     except ApiRefused:
