@@ -21,7 +21,9 @@ Checked:
   (a valid token of the auth manager, no read access) 403;
 * no key, salt or compliance content is on the page.
 
-``CODEX_SCREENSHOTS=1`` also saves the page as ``docs/images/airflow-codex-view.png``.
+``CODEX_SCREENSHOTS=1`` also saves the page as ``docs/images/airflow-codex-view.png`` (docs/airflow-ui.md)::
+
+    CODEX_SCREENSHOTS=1 python -m pytest tests/plugins/test_codex_view_e2e.py -m slow
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "scheduler.use_job_schedule": "False",
         "dag_processor.min_file_process_interval": "3600",
     }
-    with running_sandbox(seed=31, users=6, events_per_day=60) as sandbox:
+    with running_sandbox(seed=31, users=6, events_per_day=120) as sandbox:
         plan = complete_days(sandbox, LOADED_DAYS, grace=DEFAULT_GRACE, within=timedelta(minutes=15))
         loaded = plan.compliance[-LOADED_DAYS:]  # held by both APIs
         assert len(loaded) == LOADED_DAYS, plan
