@@ -38,8 +38,11 @@ def test_example_dags_load_without_errors_or_warnings(no_network):
         "codex_governance_views",
     }
     for dag in bag.dags.values():
-        # the views operator reads the tables (and the connection's workspace id), never the API
-        api_tasks = [t for t in dag.tasks if t.task_type.startswith("Codex") and "Views" not in t.task_type]
+        # the views operator and the retention guard read the tables (and the connection's workspace id), never the API
+        readers = ("Views", "RetentionGuard")
+        api_tasks = [
+            t for t in dag.tasks if t.task_type.startswith("Codex") and not any(r in t.task_type for r in readers)
+        ]
         assert all(t.pool == "codex_api" for t in api_tasks), dag.dag_id
 
 

@@ -17,7 +17,7 @@ retries.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, NoReturn
 
@@ -62,6 +62,12 @@ def table_asset(table: str) -> Asset:
     each event's extra says where the rows went and how many per day.
     """
     return Asset(name=f"codex.{table}", uri=f"codex://tables/{table}", group="codex")
+
+
+def declared_outlets(arguments: Mapping[str, Any], assets: Iterable[Asset]) -> list[Any]:
+    """``arguments["outlets"]`` (the user's), then each of ``assets`` not already among them."""
+    outlets = list(arguments.get("outlets") or [])
+    return outlets + [asset for asset in assets if asset not in outlets]
 
 
 class CodexLoadOperator(BaseOperator):
@@ -152,9 +158,8 @@ class CodexLoadOperator(BaseOperator):
     @classmethod
     def outlets_for(cls, dataset: str, arguments: Mapping[str, Any]) -> list[Any]:
         """``arguments["outlets"]`` and the Asset of every table a load of ``dataset`` writes, each once."""
-        outlets = list(arguments.get("outlets") or [])
-        assets = [table_asset(name) for name in cls.tables_written(get_dataset(dataset), arguments)]
-        return outlets + [asset for asset in assets if asset not in outlets]
+        tables = cls.tables_written(get_dataset(dataset), arguments)
+        return declared_outlets(arguments, (table_asset(name) for name in tables))
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:

@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.sinks import SqlSink
-from airflow_provider_codex.transfers.base import table_asset
+from airflow_provider_codex.transfers.base import declared_outlets, table_asset
 from airflow_provider_codex.views import (
     DEFAULT_PRODUCTS,
     FORMATS,
@@ -105,8 +105,7 @@ class CodexGovernanceViewsOperator(BaseOperator):
     @classmethod
     def outlets_for(cls, arguments: Mapping[str, Any]) -> list[Any]:
         """``arguments["outlets"]`` and the Asset of every view, each once."""
-        outlets = list(arguments.get("outlets") or [])
-        return outlets + [a for a in view_assets(arguments.get("table_prefix") or "") if a not in outlets]
+        return declared_outlets(arguments, view_assets(arguments.get("table_prefix") or ""))
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
