@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -76,6 +76,16 @@ class LoadEvent:
     sql_conn_id: str | None
     schema: str | None
     workspace_id: str | None
+
+    @property
+    def days(self) -> str:
+        """The load's days, first to last (the extra's ``end`` is exclusive): ``2026-03-01 to 2026-03-07``."""
+        try:
+            first, end = date.fromisoformat(self.start or ""), date.fromisoformat(self.end or "")
+        except ValueError:
+            return ""
+        last = end - timedelta(days=1)
+        return first.isoformat() if last <= first else f"{first.isoformat()} to {last.isoformat()}"
 
     @property
     def table_prefix(self) -> str | None:

@@ -104,6 +104,9 @@ def test_an_asset_event_is_read_as_a_codex_load_and_its_table_prefix_found():
         "dest",
         "raw_",
     )
+    assert load.days == "2026-03-05"
+    week = event_from_json(event(extra={"dataset": "usage", "start": "2026-03-01", "end": "2026-03-08"}))
+    assert week is not None and week.days == "2026-03-01 to 2026-03-07"
 
 
 def test_asset_events_that_are_not_codex_loads_or_are_malformed_are_skipped_or_sanitized():
@@ -140,3 +143,21 @@ def test_the_page_escapes_what_dags_wrote():
     html = render(page, object())
     assert hostile not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_report_is_read_only_when_it_is_an_html_file_of_bounded_size(tmp_path, monkeypatch):
+    import asyncio
+
+    from airflow_provider_codex.plugins import reports
+
+    report = tmp_path / "codex_governance_report" / "2026-01-01_2026-03-31.html"
+    report.parent.mkdir()
+    report.write_text("<html><body>report</body></html>")
+    (tmp_path / "notes.txt").write_text("not a report")
+    assert asyncio.run(reports.read_report(f"file://{report}")) == "<html><body>report</body></html>"
+    assert asyncio.run(reports.read_report(str(report))) is not None
+    assert asyncio.run(reports.read_report(str(tmp_path / "notes.txt"))) is None
+    assert asyncio.run(reports.read_report(str(tmp_path / "missing.html"))) is None
+    assert asyncio.run(reports.read_report(str(tmp_path))) is None  # a folder
+    monkeypatch.setattr(reports, "MAX_REPORT_BYTES", 10)
+    assert asyncio.run(reports.read_report(str(report))) is None
