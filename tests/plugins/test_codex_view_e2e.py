@@ -19,7 +19,7 @@ Checked:
   the row counts the destination held;
 * a request without credentials gets 401, a forged token 403, and the outsider
   (a valid token of the auth manager, no read access) 403;
-* no key, salt or compliance content is on the page.
+* no key, salt, compliance content or actor (as the destination holds them) is on the page.
 
 ``CODEX_SCREENSHOTS=1`` also saves the page as ``docs/images/airflow-codex-view.png`` (docs/airflow-ui.md)::
 
@@ -49,6 +49,7 @@ from codex_testing.days import complete_days, day_range
 from codex_testing.sandbox import RunningSandbox, running_sandbox
 
 from airflow_provider_codex.datasets import get_dataset
+from airflow_provider_codex.tables import CONTENT_FIELDS
 from airflow_provider_codex.windows import DEFAULT_GRACE
 
 if TYPE_CHECKING:
@@ -113,6 +114,14 @@ def delete_days(destination: Path, days: tuple[date, ...]) -> None:
                 for day in days:
                     db.execute(f'DELETE FROM "{spec.name}" WHERE substr("day", 1, 10) = ?', [day.isoformat()])
         db.commit()
+
+
+def content_values(destination: Path) -> set[str]:
+    """The compliance content (hashed, as loaded) and the actors the destination holds: none may reach the page."""
+    columns = ", ".join(f'"{c}"' for c in (*CONTENT_FIELDS, "actor_email", "client_ip"))
+    with closing(sqlite3.connect(destination)) as db:
+        rows = db.execute(f'SELECT {columns} FROM "codex_compliance_events" LIMIT 200').fetchall()
+    return {str(v) for row in rows for v in row if v is not None and len(str(v)) >= 8}
 
 
 def table_rows(destination: Path, table: str) -> int:
@@ -195,6 +204,7 @@ def test_the_logged_in_viewer_sees_each_day_as_the_destination_holds_it(deployme
         now = datetime.now(UTC)
         shown = {d: cells(view, d) for d in DATASETS}
         text = view.locator("body").inner_text()
+        html = view.locator("html").evaluate("e => e.outerHTML")
         if os.environ.get("CODEX_SCREENSHOTS") == "1":
             browser.screenshot(SCREENSHOT, full_page=False)
     assert not browser.blocked, browser.blocked
@@ -222,7 +232,9 @@ def test_the_logged_in_viewer_sees_each_day_as_the_destination_holds_it(deployme
     # Never a key, a salt or compliance content.
     sandbox = deployment.sandbox
     for secret in (sandbox.analytics_key, sandbox.compliance_key, SALT):
-        assert secret not in text
+        assert secret not in html
+    content = content_values(deployment.destination)
+    assert content and not [v for v in content if v in html]
     print(f"\nview checks {time.monotonic() - began:.1f}s; deployment ready in {deployment.started_in:.1f}s")
 
 
