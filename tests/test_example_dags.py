@@ -58,6 +58,18 @@ def test_analytics_daily_loads_every_analytics_dataset_after_the_sensor():
     assert {t.task_id for t in sensor.downstream_list} == {f"load_{d}" for d in ANALYTICS_DATASETS}
 
 
+def test_compliance_daily_guards_retention_after_the_load_in_the_latest_run_only():
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(EXAMPLES)).dags["codex_compliance_daily"]
+    guard = dag.get_task("retention_guard")
+    assert guard.task_type == "CodexRetentionGuardOperator"
+    # latest_only skips it in past runs (a backfill's); after the load, whatever the load's outcome
+    assert {t.task_id for t in guard.upstream_list} == {"latest_only", "load_events"}
+    assert (guard.trigger_rule, guard.retries, guard.pool) == ("all_done", 0, "default_pool")
+    assert guard.sql_conn_id == dag.get_task("load_events").sql_conn_id
+
+
 def test_neither_the_provider_nor_the_example_dags_import_the_testing_harness():
     """``codex_testing`` (a real Airflow for tests) stays out of DAG parsing and the provider."""
     import subprocess

@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from codex_e2e import SqlDestination, StorageDestination, midnight
+from codex_e2e import SqlDestination, StorageDestination, midnight, normalize
 from codex_testing.sandbox import RunningSandbox
 
 from airflow_provider_codex.coverage import DayStatus, Evidence, read_coverage, read_storage_coverage
 from airflow_provider_codex.sinks import SqlSink, StorageSink
+from airflow_provider_codex.tables import ColumnType
 from airflow_provider_codex.transfers.codex_retention_guard import CodexRetentionGuardOperator, RetentionGuardError
+from airflow_provider_codex.views import build_views
+from airflow_provider_codex.windows import Window
 
 EVENTS, USAGE, LEDGER = "codex_compliance_events", "codex_usage_user_daily", "codex_load_ledger"
 QUIET = (date(2026, 2, 9), date(2026, 2, 10))
@@ -111,6 +114,11 @@ def test_coverage_and_the_guard_name_exactly_the_days_removed(
             served.get(day, 0),
         ), day
     assert usage[QUIET[0]].rows == 0 and usage[date(2026, 2, 12)].rows
+    # the views, built without the loads' Asset events, know the quiet days from the ledger: zeros, not gaps
+    build_views(sink, ws, Window.of_days(date(2026, 2, 8), USAGE_DAYS[-1]))
+    _, recorded = dest.query("SELECT day, dataset, evidence FROM codex_loaded_days")
+    evidence = {(normalize(d, ColumnType.DATE), how) for d, dataset, how in recorded if dataset == "usage"}
+    assert evidence == {*((d, "ledger") for d in QUIET), *((d, "rows") for d in USAGE_DAYS[2:])}
     # a destination loaded before the ledger: rows without ledger rows still count; a quiet day cannot
     for day in (QUIET[1], date(2026, 2, 12)):
         delete(dest, LEDGER, ws, day)
