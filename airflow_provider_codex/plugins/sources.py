@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from airflow_provider_codex.datasets import DATASETS
 
@@ -48,14 +48,29 @@ class ApiRefused(Exception):
         self.status = status
 
 
+#: The storage formats a load writes (``CodexToStorageOperator``'s ``file_format``).
+FILE_FORMATS = ("jsonl", "parquet")
+
+
 @dataclass(frozen=True)
 class Destination:
-    """One SQL destination and workspace the view reads coverage from (no secret in it)."""
+    """One destination and workspace the view reads coverage from: a SQL connection, or a storage path."""
 
-    sql_conn_id: str
+    sql_conn_id: str | None
     schema: str | None
     table_prefix: str
     workspace_id: str | None
+    path: str | None = None
+    file_format: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What the page calls it: ``conn.schema`` or the path (without any user or password part)."""
+        if self.path is not None:
+            parts = urlsplit(self.path)
+            host = parts.hostname or ""
+            return urlunsplit((parts.scheme, host, parts.path, "", "")) if parts.scheme else self.path
+        return f"{self.sql_conn_id}.{self.schema}" if self.schema else str(self.sql_conn_id)
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,8 @@ class LoadEvent:
     sql_conn_id: str | None
     schema: str | None
     workspace_id: str | None
+    path: str | None = None
+    file_format: str | None = None
 
     @property
     def days(self) -> str:
@@ -158,6 +175,8 @@ def event_from_json(item: Mapping[str, Any]) -> LoadEvent | None:
         sql_conn_id=_identifier(destination.get("sql_conn_id")),
         schema=_identifier(destination.get("schema")),
         workspace_id=_identifier(extra.get("workspace_id")),
+        path=_text(destination.get("path"), limit=1000),
+        file_format=destination.get("format") if destination.get("format") in FILE_FORMATS else None,
     )
 
 

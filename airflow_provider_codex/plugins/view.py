@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from airflow_provider_codex.coverage import Coverage, read_coverage
+from airflow_provider_codex.coverage import Coverage, read_coverage, read_storage_coverage
 from airflow_provider_codex.plugins.calendar import CalendarRow, calendar
 from airflow_provider_codex.plugins.sources import (
     ApiGet,
@@ -88,14 +88,20 @@ def workspace_of_connection(conn_id: str) -> str | None:
 
 
 def read_destination(destination: Destination, datasets: list[str], first: date, last: date, now: datetime) -> Coverage:
-    """The coverage of ``datasets`` in ``destination``, through the connection its loads used."""
-    from airflow_provider_codex.sinks import SqlSink
+    """The coverage of ``datasets`` in ``destination``, through the connection (or path) its loads used."""
+    from airflow_provider_codex.sinks import SqlSink, StorageSink
 
     assert destination.workspace_id is not None
+    chosen = sorted(datasets)
+    if destination.path is not None:
+        file_format: Literal["jsonl", "parquet"] = "parquet" if destination.file_format == "parquet" else "jsonl"
+        storage = StorageSink(destination.path, file_format=file_format)
+        return read_storage_coverage(storage, destination.workspace_id, first, last, now=now, datasets=chosen)
+    assert destination.sql_conn_id is not None
     sink = SqlSink.from_conn_id(
         destination.sql_conn_id, schema=destination.schema, table_prefix=destination.table_prefix
     )
-    return read_coverage(sink, destination.workspace_id, first, last, now=now, datasets=sorted(datasets))
+    return read_coverage(sink, destination.workspace_id, first, last, now=now, datasets=chosen)
 
 
 async def _in_thread(call: Callable[..., Any], *args: Any, timeout: float = READ_TIMEOUT) -> Any:
@@ -108,18 +114,29 @@ async def destinations_of(
 ) -> dict[Destination, tuple[set[str], set[str]]]:
     """Each SQL destination the latest loads wrote to: ``{destination: (datasets, dag_ids)}``."""
     workspaces: dict[str, str | None] = {}
+    conn_ids: dict[str, str | None] = {}  # per task instance: its tables' events share it
     found: dict[Destination, tuple[set[str], set[str]]] = {}
     for event in latest_per_task(events):
         prefix = event.table_prefix
-        if event.dataset is None or event.sql_conn_id is None or prefix is None:
-            continue  # a view build, or a load into object storage: no table coverage to read
+        if event.dataset is None or (event.sql_conn_id is None and event.path is None) or prefix is None:
+            continue  # a view build (its tables are not a dataset's), or an event that names no destination
         workspace = event.workspace_id
         if workspace is None:
-            conn_id = await rendered_codex_conn_id(get, event)
+            instance = task_instance_path(event)
+            if instance not in conn_ids:
+                conn_ids[instance] = await rendered_codex_conn_id(get, event)
+            conn_id = conn_ids[instance]
             if conn_id is not None and conn_id not in workspaces:
                 workspaces[conn_id] = await _in_thread(workspace_of, conn_id)
             workspace = workspaces.get(conn_id) if conn_id is not None else None
-        destination = Destination(event.sql_conn_id, event.schema, prefix, workspace)
+        destination = Destination(
+            event.sql_conn_id if event.path is None else None,
+            event.schema if event.path is None else None,
+            prefix,
+            workspace,
+            path=event.path,
+            file_format=event.file_format,
+        )
         datasets, dag_ids = found.setdefault(destination, (set(), set()))
         datasets.add(event.dataset)
         dag_ids.add(event.dag_id)

@@ -7,7 +7,9 @@ the SimpleAuthManager with three users of its own (passwords written before
 it starts): ``admin``, ``viewer`` (read-only) and ``outsider`` (no role: may
 read nothing). A DAG of the provider's operators loads 10 days of ``usage``
 and ``compliance_events`` from the sandbox into a SQLite destination; then
-the test deletes 3 of those days from the destination's tables.
+the test deletes 3 of those days from the destination's tables. The same DAG
+stores ``usage`` in a local folder too (``CodexToStorageOperator``), one of
+whose days' partitions the test removes.
 
 Checked:
 
@@ -16,7 +18,8 @@ Checked:
   day, what the destination holds (loaded where its tables have the day's
   rows, missing elsewhere, the deleted days included; compliance days past
   the retention ``lost``, those near it ``expiring``); the latest loads show
-  the row counts the destination held;
+  the row counts the destination held; the storage destination's calendar
+  has its partitions' days loaded, the removed one missing;
 * a request without credentials gets 401, a forged token 403, and the outsider
   (a valid token of the auth manager, no read access) 403;
 * no key, salt, compliance content or actor (as the destination holds them) is on the page.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import textwrap
 import time
@@ -75,6 +79,7 @@ from datetime import UTC, datetime
 from airflow.sdk import DAG
 
 from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
+from airflow_provider_codex.transfers.codex_to_storage import CodexToStorageOperator
 
 with DAG(dag_id="{DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), catchup=False, tags=["codex"]):
     for dataset in {DATASETS!r}:
@@ -85,6 +90,13 @@ with DAG(dag_id="{DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1, tzinf
             start="{{{{ dag_run.conf['start'] }}}}",
             end="{{{{ dag_run.conf['end'] }}}}",
         )
+    CodexToStorageOperator(
+        task_id="store_usage",
+        dataset="usage",
+        path="{{{{ dag_run.conf['lake'] }}}}",
+        start="{{{{ dag_run.conf['start'] }}}}",
+        end="{{{{ dag_run.conf['end'] }}}}",
+    )
 '''
 
 
@@ -93,6 +105,7 @@ class Deployment:
     cluster: AirflowCluster
     sandbox: RunningSandbox
     destination: Path
+    lake: Path
     loaded: tuple[date, ...]
     deleted: tuple[date, ...]
     rows_loaded: dict[str, int]
@@ -122,6 +135,18 @@ def content_values(destination: Path) -> set[str]:
     with closing(sqlite3.connect(destination)) as db:
         rows = db.execute(f'SELECT {columns} FROM "codex_compliance_events" LIMIT 200').fetchall()
     return {str(v) for row in rows for v in row if v is not None and len(str(v)) >= 8}
+
+
+def delete_partitions(lake: Path, days: tuple[date, ...], workspace_id: str) -> None:
+    """Remove ``days``' partitions of every usage table from the storage destination."""
+    removed = 0
+    for spec in get_dataset("usage").tables:
+        for day in days:
+            folder = lake / spec.name / f"workspace_id={workspace_id}" / f"day={day.isoformat()}"
+            if folder.is_dir():
+                shutil.rmtree(folder)
+                removed += 1
+    assert removed >= len(days), f"no partition of {days} under {lake}"
 
 
 def table_rows(destination: Path, table: str) -> int:
@@ -158,7 +183,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             cluster.login("admin", PASSWORDS["admin"])
             cluster.wait_for_dag(DAG_ID)
             cluster.unpause(DAG_ID)
-            conf = {"start": loaded[0].isoformat(), "end": (loaded[-1] + timedelta(days=1)).isoformat()}
+            end = (loaded[-1] + timedelta(days=1)).isoformat()
+            conf = {"start": loaded[0].isoformat(), "end": end, "lake": f"file://{root / 'lake'}"}
             run_id = cluster.trigger_dag(DAG_ID, conf=conf)
             state = cluster.wait_for_dag_run(DAG_ID, run_id, timeout=300)
             assert state == "success", cluster.task_logs(DAG_ID, run_id)[-6000:]
@@ -170,15 +196,16 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             deleted = tuple(sorted(with_rows))[1 : 1 + DELETED]
             assert len(deleted) == DELETED, with_rows
             delete_days(destination, deleted)
+            delete_partitions(root / "lake", deleted[:1], sandbox.workspace_id)
             print(f"\ndeployment ready in {time.monotonic() - started:.0f}s: {cluster.timings}")
-            yield Deployment(cluster, sandbox, destination, loaded, deleted, rows, time.monotonic() - started)
+            ready = time.monotonic() - started
+            yield Deployment(cluster, sandbox, destination, root / "lake", loaded, deleted, rows, ready)
 
 
-def cells(view: FrameLocator, dataset: str) -> dict[date, str]:
-    """``{day: status}`` of one dataset's row of the calendar, as the DOM has it."""
-    found = view.locator(f'tr.dataset-row[data-dataset="{dataset}"] td.day').evaluate_all(
-        "cells => cells.map(c => [c.dataset.day, c.dataset.status])"
-    )
+def cells(view: FrameLocator, destination: str, dataset: str) -> dict[date, str]:
+    """``{day: status}`` of one dataset's row of one destination's calendar, as the DOM has it."""
+    row = f'section.destination[data-destination="{destination}"] tr.dataset-row[data-dataset="{dataset}"]'
+    found = view.locator(f"{row} td.day").evaluate_all("cells => cells.map(c => [c.dataset.day, c.dataset.status])")
     return {date.fromisoformat(day): status for day, status in found}
 
 
@@ -202,7 +229,8 @@ def test_the_logged_in_viewer_sees_each_day_as_the_destination_holds_it(deployme
         view = page.frame_locator('iframe[title="Codex"]')
         view.locator("tr.dataset-row").first.wait_for(timeout=90_000)
         now = datetime.now(UTC)
-        shown = {d: cells(view, d) for d in DATASETS}
+        shown = {d: cells(view, DEST_CONN, d) for d in DATASETS}
+        stored = cells(view, f"file://{deployment.lake}", "usage")
         text = view.locator("body").inner_text()
         html = view.locator("html").evaluate("e => e.outerHTML")
         if os.environ.get("CODEX_SCREENSHOTS") == "1":
@@ -225,8 +253,11 @@ def test_the_logged_in_viewer_sees_each_day_as_the_destination_holds_it(deployme
     assert "expiring" in compliance.values()
     assert all(compliance[d] in {"missing", "loaded"} for d in days[-LOADED_DAYS:])
 
+    # The storage destination: its usage partitions, the deleted one missing.
+    assert {d for d, s in stored.items() if s == "loaded"} == set(deployment.loaded) - set(deployment.deleted[:1])
+
     # The latest loads: both tasks, with the rows the destination held after the load.
-    assert "load_usage" in text and "load_compliance_events" in text
+    assert "load_usage" in text and "load_compliance_events" in text and "store_usage" in text
     for table in ("codex_usage_user_daily", "codex_compliance_events"):
         assert table in text and str(deployment.rows_loaded[table]) in text, table
     # Never a key, a salt or compliance content.
