@@ -13,8 +13,8 @@ whose days' partitions the test removes.
 
 Checked:
 
-* the viewer logs in through the auth manager's own login page, opens the
-  "Codex" entry of the UI's navigation, and the calendar's cells say, day by
+* the viewer logs in through the auth manager's own login page, opens
+  *Browse → Codex* in the UI's navigation, and the calendar's cells say, day by
   day, what the destination holds (loaded where its tables have the day's
   rows, missing elsewhere, the deleted days included; compliance days past
   the retention ``lost``, those near it ``expiring``); the latest loads show
@@ -220,11 +220,13 @@ def test_the_logged_in_viewer_sees_each_day_as_the_destination_holds_it(deployme
     with chromium_page(allow=loopback_only, viewport=(1400, 900), timeout=60) as browser:
         page = browser.page
         # The auth manager's own login page, as a person signs in.
-        page.goto(f"{cluster.api_url}/auth/login?next={cluster.api_url}/plugin/codex")
+        page.goto(f"{cluster.api_url}/auth/login?next={cluster.api_url}/")
         page.fill('input[name="username"]', "viewer")
         page.fill('input[name="password"]', PASSWORDS["viewer"])
         page.click('button[type="submit"]')
-        # The "Codex" entry of the UI's navigation shows the view in the UI's own frame.
+        # The "Codex" entry of the UI's navigation (under Browse) shows the view in the UI's own frame.
+        page.get_by_text("Browse", exact=True).first.click()
+        page.get_by_role("menuitem", name="Codex").click()
         page.wait_for_url(lambda url: urlsplit(url).path.startswith("/plugin/codex"))
         view = page.frame_locator('iframe[title="Codex"]')
         view.locator("tr.dataset-row").first.wait_for(timeout=90_000)
