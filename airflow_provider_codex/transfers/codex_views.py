@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.sinks import SqlSink
 from airflow_provider_codex.transfers.base import declared_outlets, table_asset
+from airflow_provider_codex.transfers.lineage import LineageMixin, Place, Written, views_lineage
 from airflow_provider_codex.views import (
     DEFAULT_PRODUCTS,
     FORMATS,
@@ -67,7 +68,7 @@ def window_of_events(extras: Iterable[Mapping[str, Any]]) -> Window | None:
     return Window.of_days(min(starts), max(ends) - timedelta(days=1))
 
 
-class CodexGovernanceViewsOperator(BaseOperator):
+class CodexGovernanceViewsOperator(LineageMixin, BaseOperator):
     """Rebuild the Codex dashboards and exports for a window, in the database the loads wrote.
 
     Every view table's days of the window are replaced in one transaction (a
@@ -174,7 +175,7 @@ class CodexGovernanceViewsOperator(BaseOperator):
             files = [str(path) for path in written]
             self.log.info("Wrote %d export files under %s", len(files), self.export_path)
         self.emit_asset_events(context, built, files)
-        return {
+        self.lineage_result = result = {
             "workspace_id": workspace_id,
             "start": window.start.date().isoformat(),
             "end": window.end.date().isoformat(),
@@ -182,6 +183,11 @@ class CodexGovernanceViewsOperator(BaseOperator):
             "loaded_days": {name: sorted(d.isoformat() for d in days) for name, days in built.loaded.items()},
             "files": files,
         }
+        return result
+
+    def lineage(self, result: Mapping[str, Any] | None) -> tuple[list[Place], list[Written]]:
+        sink = SqlSink.from_conn_id(self.sql_conn_id, schema=self.schema, table_prefix=self.table_prefix)
+        return views_lineage(sink, self.export_path or None, result)
 
     def emit_asset_events(self, context: Any, built: BuiltViews, files: Iterable[str]) -> None:
         events = context.get("outlet_events")
