@@ -254,7 +254,7 @@ def read_coverage(
     """
     if not isinstance(workspace_id, str) or not workspace_id:
         raise ValueError("workspace_id must be a non-empty string")
-    days = _days(first, last)
+    days = _days(first, last, now)
     chosen = [get_dataset(n) for n in (datasets if datasets is not None else list(DATASETS))]
     specs = {spec.name: spec for d in chosen for spec in d.tables}
     ledger = read_ledger(sink, workspace_id, first, last, set(specs))
@@ -335,7 +335,7 @@ def read_storage_coverage(
     reports one; ``rows`` is ``None`` (counting would read every file). One
     listing per table.
     """
-    days = _days(first, last)
+    days = _days(first, last, now)
     chosen = [get_dataset(n) for n in (datasets if datasets is not None else list(DATASETS))]
     out = []
     for dataset in chosen:
@@ -414,7 +414,10 @@ def first_loaded_day(sink: SqlSink, workspace_id: str, dataset: str) -> date | N
 # -- small helpers ------------------------------------------------------------------------------
 
 
-def _days(first: date, last: date) -> list[date]:
+def _days(first: date, last: date, now: datetime) -> list[date]:
+    """The report's days; refuses what would compare wrongly (a ``now`` without a time zone)."""
+    if not isinstance(now, datetime) or now.tzinfo is None:
+        raise ValueError("now must be a timezone-aware datetime (e.g. pendulum.now('UTC'))")
     if not isinstance(first, date) or not isinstance(last, date):
         raise TypeError("first and last must be dates")
     first, last = _plain(first), _plain(last)

@@ -9,6 +9,7 @@ window rule the loads use, to exactly the missing days.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pendulum
 import pytest
@@ -24,8 +25,10 @@ from airflow_provider_codex.coverage import (
     day_runs,
     day_status,
     format_days,
+    read_storage_coverage,
 )
 from airflow_provider_codex.datasets import Source
+from airflow_provider_codex.sinks import StorageSink
 from airflow_provider_codex.transfers.codex_retention_guard import backfill_command, duration_from, guard_message
 from airflow_provider_codex.windows import Window, check_retention, window_from_context
 
@@ -133,3 +136,13 @@ def test_a_lost_day_fails_the_guard_once_then_is_only_noted():
         guard_message(_coverage(EXPIRY, (date(2026, 11, 20), DayStatus.MISSING)), "compliance_events", "d", EXPIRY)
         is None
     )
+
+
+def test_a_report_refuses_a_naive_now_and_a_backwards_range(tmp_path: Path) -> None:
+    sink = StorageSink(f"file://{tmp_path}")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        read_storage_coverage(sink, "ws", DAY, DAY, now=datetime(2026, 12, 1))
+    with pytest.raises(ValueError, match="ends"):
+        read_storage_coverage(sink, "ws", DAY, DAY - timedelta(days=1), now=EXPIRY)
+    empty = read_storage_coverage(sink, "ws", DAY, DAY + timedelta(days=1), now=EXPIRY, datasets=["compliance_events"])
+    assert [d.status for d in empty.dataset("compliance_events").days] == [DayStatus.EXPIRING, DayStatus.EXPIRING]
