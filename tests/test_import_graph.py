@@ -48,6 +48,8 @@ ALLOWED: dict[str, set[str]] = {
         "windows",
     },
     "operators": {"transfers"},
+    # the Codex view in the UI (an Airflow plugin): reads coverage through the sinks, workspaces through the hook
+    "plugins": {"coverage", "datasets", "hooks", "sinks"},
     "get_provider_info": {"api"},
     "__init__": set(),
 }
