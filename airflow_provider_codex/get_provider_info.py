@@ -133,6 +133,10 @@ def get_provider_info() -> dict[str, Any]:
                 ("Common SQL", "codex_views"),
             )
         ],
+        # The retention guard reads a destination and moves no data: an operator, not a transfer.
+        "operators": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.transfers.codex_retention_guard"]}
+        ],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.codex"]}],
         "triggers": [
             {
@@ -140,6 +144,9 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [f"{_PACKAGE}.triggers.codex", f"{_PACKAGE}.triggers.resume"],
             }
         ],
+        # The "Codex" view in the UI; also an ``airflow.plugins`` entry point (pyproject), as official
+        # providers declare theirs: Airflow reads this list only with ``[core] lazy_discover_providers`` off.
+        "plugins": [{"name": "codex", "plugin-class": f"{_PACKAGE}.plugins.codex_view.CodexViewPlugin"}],
         "connection-types": [
             {
                 "hook-class-name": f"{_PACKAGE}.hooks.codex.CodexHook",

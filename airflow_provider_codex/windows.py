@@ -169,15 +169,31 @@ def check_retention(window: Window, now: datetime | None = None, days: int = COM
     Records are kept ``days`` days; the earliest *whole* day still held is the
     first midnight at or after ``now - days``.
     """
-    now = now or datetime.now(UTC)
-    oldest = now.astimezone(UTC) - timedelta(days=days)
-    earliest = _midnight(oldest.date()) + (ONE_DAY if not _is_utc_midnight(oldest) else timedelta(0))
+    earliest = earliest_held_day(now or datetime.now(UTC), days)
     if window.start < earliest:
         raise CodexRetentionError(
             f"compliance data is kept only {days} days: the window starts {window.start.date()}, "
             f"but the earliest day the API still holds is {earliest.date()}. Older history cannot be "
             "backfilled; run the compliance DAG every day from its start date so nothing ages out."
         )
+
+
+def earliest_held_day(now: datetime, days: int = COMPLIANCE_RETENTION_DAYS) -> datetime:
+    """The start of the oldest UTC day the compliance API still holds whole at ``now``.
+
+    Records are kept ``days`` days: that is the first midnight at or after ``now - days``.
+    """
+    oldest = now.astimezone(UTC) - timedelta(days=days)
+    return _midnight(oldest.date()) + (ONE_DAY if not _is_utc_midnight(oldest) else timedelta(0))
+
+
+def retention_expiry(day: date, days: int = COMPLIANCE_RETENTION_DAYS) -> datetime:
+    """The last moment the compliance API still holds ``day`` whole: ``days`` days after its start.
+
+    Past it, the day's first records are gone and a load of the day fails
+    (:func:`check_retention`): a day never loaded by then is lost for good.
+    """
+    return _midnight(day) + timedelta(days=days)
 
 
 def _to_utc(value: str | datetime | date, what: str) -> datetime:

@@ -33,6 +33,7 @@ from airflow_provider_codex.datasets import ANALYTICS_DATASETS
 from airflow_provider_codex.sensors.codex import CodexAnalyticsDaySensor, CodexComplianceFreshnessSensor
 from airflow_provider_codex.transfers.base import table_asset
 from airflow_provider_codex.transfers.codex_log_files_to_storage import CodexLogFilesToStorageOperator
+from airflow_provider_codex.transfers.codex_retention_guard import CodexRetentionGuardOperator
 from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
 
 CODEX_CONN_ID = "codex_default"
@@ -148,6 +149,13 @@ events have landed past the day's end plus a grace period, then:
 - snapshots the Codex tasks and environments lists, in the latest run only:
   the API lists them as they are now, so a backfill or catch-up run (whose day
   is past) skips the snapshots rather than date today's list with a past day.
+
+Then, in the latest run only, ``retention_guard`` reads the destination's
+coverage of the events (docs/coverage.md) and fails, naming the days and the
+``airflow backfill create`` command that loads them, when a day the API still
+holds is missing and leaves the 30-day retention within 7 days; a day that
+has just been lost fails it once, saying it cannot be repaired. It runs even
+when the day's load failed, and never retries (a retry loads nothing).
 """
 
 with DAG(
@@ -188,6 +196,16 @@ with DAG(
             codex_conn_id=CODEX_CONN_ID,
             sql_conn_id=SQL_CONN_ID,
         )
+    # Skipped with the snapshots in a past run (latest_only); else after the load, whatever its outcome.
+    [latest, events] >> CodexRetentionGuardOperator(
+        task_id="retention_guard",
+        sql_conn_id=SQL_CONN_ID,
+        codex_conn_id=CODEX_CONN_ID,
+        margin=timedelta(days=7),
+        pool="default_pool",  # no API call: no codex_api slot
+        retries=0,
+        trigger_rule="all_done",
+    )
 
 DOC_DOWNSTREAM_SUMMARY = """Downstream of the Codex tables: refresh a summary whenever per-user usage lands.
 

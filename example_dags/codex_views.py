@@ -10,7 +10,10 @@ Settings (Airflow Variables, read at run time), shared with ``codex_pipelines``:
 
 - ``codex_sql_conn_id``: the SQL connection the loads write to (default ``codex_sqlite``);
 - ``codex_exports_path``: where the five exports go as CSV and JSON Lines
-  (default a local folder; any ``ObjectStoragePath`` URL, ``s3://…``, works).
+  (default a local folder; any ``ObjectStoragePath`` URL, ``s3://…``, works);
+- ``codex_report_path``: where the HTML report of the last 90 days goes (default: beside the exports;
+  it needs ``pip install 'airflow-provider-codex[report]'``; an empty value turns the report off);
+- ``codex_report_days``: how many days the report shows, ending with the last day rebuilt (default 90).
 
 Rebuild any range by hand (a trigger with conf)::
 
@@ -29,7 +32,9 @@ from airflow_provider_codex.transfers.base import table_asset
 from airflow_provider_codex.transfers.codex_views import CodexGovernanceViewsOperator
 
 SQL_CONN_ID = "{{ var.value.get('codex_sql_conn_id', 'codex_sqlite') }}"
-EXPORTS_PATH = "{{ var.value.get('codex_exports_path', 'file:///tmp/codex-exports') }}"
+DEFAULT_EXPORTS = "var.value.get('codex_exports_path', 'file:///tmp/codex-exports')"
+EXPORTS_PATH = "{{ " + DEFAULT_EXPORTS + " }}"
+REPORT_PATH = "{{ var.value.get('codex_report_path', " + DEFAULT_EXPORTS + ") }}"
 #: The tables the views read, one per dataset: any of their loads triggers a rebuild.
 SOURCES = (
     table_asset("codex_usage_user_daily")
@@ -53,4 +58,6 @@ with DAG(
         start="{{ params.start or '' }}",
         end="{{ params.end or '' }}",
         export_path=EXPORTS_PATH,
+        report_path=REPORT_PATH,
+        report_days="{{ var.value.get('codex_report_days', 90) }}",
     )

@@ -7,18 +7,36 @@ VENV="${CODEX_VENV:-$ROOT/.venv}"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
+# apt-get, waiting for another apt (a parallel bootstrap, an unattended upgrade) to let go of its locks.
+apt_install() {
+    local attempt
+    for attempt in 1 2 3 4 5 6 7 8 9 10; do
+        if apt-get -o DPkg::Lock::Timeout=60 update -qq >/dev/null 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=60 install -y -qq "$@" >/dev/null; then
+            return 0
+        fi
+        log "apt-get is busy or failed (attempt $attempt of 10); retrying in 10 s"
+        sleep 10
+    done
+    log "could not install $*"
+    return 1
+}
+
 ensure_system_packages() {
     # mysqlclient (the MySQL provider's driver) builds against the MariaDB headers.
     if ! pkg-config --exists mysqlclient 2>/dev/null && ! pkg-config --exists libmariadb 2>/dev/null; then
         log "installing libmariadb-dev and pkg-config (for mysqlclient)"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config >/dev/null
+        apt_install libmariadb-dev pkg-config
     fi
     # The CeleryExecutor deployment of codex_testing.airflow_cluster starts its own Redis (the broker).
     if ! command -v redis-server >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-server ]]; then
         log "installing redis-server (the Celery broker of the test deployments)"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+        apt_install redis-server
+    fi
+    # codex_testing.browser drives Debian's headless Chromium (the report and the Airflow UI view tests).
+    if ! command -v chromium >/dev/null 2>&1 && [[ ! -x /usr/bin/chromium ]]; then
+        log "installing chromium (the browser tests)"
+        apt_install chromium
     fi
 }
 

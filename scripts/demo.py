@@ -8,8 +8,10 @@
 3. creates the ``codex_api`` pool, unpauses both daily DAGs (backfill runs of a paused DAG
    stay queued), starts the api-server and creates a backfill of each through its REST API
    (what ``airflow backfill create`` does), then starts the scheduler, dag-processor and triggerer;
-4. waits for every backfill run, prints the rows per table and where they are, and stops
-   everything it started, also on failure or Ctrl-C.
+4. waits for every backfill run, then triggers ``codex_governance_views`` over the backfill's
+   days: the views, the five exports and the HTML report under ``.demo/exports``;
+5. prints the rows per table and where everything is, and stops everything it started, also
+   on failure or Ctrl-C.
 
 State lives in ``.demo/`` (reset at each run; in PostgreSQL, the days loaded are replaced in
 place). Environment: ``CODEX_DEMO_DESTINATION`` (``sqlite``, the default, or ``postgres``) and
@@ -19,6 +21,7 @@ database created if missing).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -38,13 +41,17 @@ from codex_testing.sandbox import running_sandbox
 from codex_testing.sandbox.analytics import is_quiet_day
 
 from airflow_provider_codex.api.endpoints import COMPLIANCE_RETENTION_DAYS
+from airflow_provider_codex.views import VIEWS as VIEW_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".demo"
 HOME = STATE / "airflow"
 SQLITE_DB = STATE / "codex.db"
 ARCHIVE = STATE / "archive"
+EXPORTS = STATE / "exports"
 DAGS = ("codex_analytics_daily", "codex_compliance_daily")
+#: Triggered by hand after the backfill (its task reads the loads' Asset events, so it knows the days they covered).
+VIEWS_DAG = "codex_governance_views"
 DAYS = 30
 #: The longest the demo may take; the first compliance day must still be held at the end.
 BUDGET = timedelta(minutes=30)
@@ -161,6 +168,19 @@ def wait_for_backfills(cluster: AirflowCluster, expected: dict[str, int]) -> int
     return int(cluster.query("SELECT COUNT(*) FROM dag_run WHERE state = 'failed'")[0][0])
 
 
+def run_the_views(cluster: AirflowCluster, plan: BackfillDays) -> str:
+    """Rebuild the views over the backfill's days by hand, as ``airflow dags trigger`` with conf; the end state.
+
+    The demo's scheduler starts no Asset-triggered run (job scheduling is off); the views task
+    reads the loads' Asset events as its inlets, so the quiet days the loads covered are zeros.
+    """
+    cluster.unpause(VIEWS_DAG)
+    conf = {"start": plan.analytics[0].isoformat(), "end": (plan.analytics[-1] + timedelta(days=1)).isoformat()}
+    run_id = cluster.trigger_dag(VIEWS_DAG, conf=conf)
+    say(f"airflow dags trigger {VIEWS_DAG} --conf '{json.dumps(conf)}'")
+    return cluster.wait_for_dag_run(VIEWS_DAG, run_id, timeout=600)
+
+
 def report(dest: Destination, cluster: AirflowCluster, plan: BackfillDays) -> None:
     counts = dest.row_counts()
     width = max((len(t) for t, *_ in counts), default=30)
@@ -181,6 +201,12 @@ def report(dest: Destination, cluster: AirflowCluster, plan: BackfillDays) -> No
     else:
         print(f"The data:    PostgreSQL {dest.where}, schema public")
     print(f"The archive: {rel(ARCHIVE)}/")
+    exports = sorted(p for p in EXPORTS.rglob("*.csv") if not p.name.startswith("_"))
+    reports = sorted(p for p in EXPORTS.rglob("*.html") if not p.name.startswith("_"))
+    print(f"The views:   {len(VIEW_TABLES)} tables codex_view_* and codex_export_* beside the data (docs/views.md)")
+    print(f"The exports: {rel(EXPORTS)}/, {len(exports)} CSV files and as many JSON Lines")
+    for page in reports:
+        print(f"The report:  {rel(page)}   (open it in a browser; it works offline)")
     print(f"Airflow:     {rel(HOME)}/ (metadata DB airflow.db, component logs *.log, task logs logs/)")
     for failed in cluster.query("SELECT dag_id, run_id, task_id FROM task_instance WHERE state = 'failed'"):
         print("FAILED task: {} {} {}: see {}/logs/".format(*failed, rel(HOME)))
@@ -192,6 +218,7 @@ def demo() -> int:
     dest = destination()
     shutil.rmtree(HOME, ignore_errors=True)
     shutil.rmtree(ARCHIVE, ignore_errors=True)
+    shutil.rmtree(EXPORTS, ignore_errors=True)
     SQLITE_DB.unlink(missing_ok=True)
     HOME.mkdir(parents=True)
     if dest.kind == "postgres":
@@ -207,9 +234,16 @@ def demo() -> int:
         say(f"  {COMPLIANCE_RETENTION_DAYS} days, older days would fail at once (so the DAG runs from day one)")
         env = connection_env("codex_default", sandbox.connection("codex-demo-salt"))
         env |= connection_env(dest.conn_id, dest.connection)
-        env |= variables_env({"codex_sql_conn_id": dest.conn_id, "codex_archive_path": f"file://{ARCHIVE}"})
+        env |= variables_env(
+            {
+                "codex_sql_conn_id": dest.conn_id,
+                "codex_archive_path": f"file://{ARCHIVE}",
+                "codex_exports_path": f"file://{EXPORTS}",
+                "codex_report_days": str(DAYS),
+            }
+        )
         say(f"connections codex_default (the sandbox) and {dest.conn_id} ({dest.where}); Variables codex_sql_conn_id,")
-        say("  codex_archive_path; airflow db migrate (metadata DB: SQLite)")
+        say("  codex_archive_path, codex_exports_path, codex_report_days; airflow db migrate (metadata DB: SQLite)")
 
         with airflow_cluster(ROOT / "example_dags", env=env, config=CONFIG, home=HOME, components=()) as cluster:
             cluster.run_cli("dags", "reserialize")
@@ -229,6 +263,11 @@ def demo() -> int:
             started = time.monotonic()
             failed = wait_for_backfills(cluster, {DAGS[0]: len(plan.analytics), DAGS[1]: len(plan.compliance)})
             say(f"backfills done in {time.monotonic() - started:.0f}s" + (f", {failed} runs FAILED" if failed else ""))
+            started = time.monotonic()
+            state = run_the_views(cluster, plan)
+            failed += state != "success"
+            took = time.monotonic() - started
+            say(f"{VIEWS_DAG}: the views, the exports and the report of the backfill's days: {state} in {took:.0f}s")
             report(dest, cluster, plan)
             say("stopping everything the demo started")
     say(f"stopped; {time.monotonic() - _T0:.0f}s in all")

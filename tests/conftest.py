@@ -144,3 +144,17 @@ def test_dags(airflow_db: Path) -> dict[str, Any]:
         spec.loader.exec_module(module)
         dags.update({d.dag_id: d for d in vars(module).values() if isinstance(d, DAG)})
     return dags
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``scripts/test`` runs ``-n auto``), the real-Airflow tests share one worker.
+
+    Each starts a scheduler, api-server, dag-processor and triggerer: two at once on a
+    2-core machine would only starve each other's bounded waits, so they run one after
+    another (``--dist loadgroup``) while the other workers take the rest of the suite.
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.xdist_group("real-airflow"))

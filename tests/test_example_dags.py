@@ -38,8 +38,11 @@ def test_example_dags_load_without_errors_or_warnings(no_network):
         "codex_governance_views",
     }
     for dag in bag.dags.values():
-        # the views operator reads the tables (and the connection's workspace id), never the API
-        api_tasks = [t for t in dag.tasks if t.task_type.startswith("Codex") and "Views" not in t.task_type]
+        # the views operator and the retention guard read the tables (and the connection's workspace id), never the API
+        readers = ("Views", "RetentionGuard")
+        api_tasks = [
+            t for t in dag.tasks if t.task_type.startswith("Codex") and not any(r in t.task_type for r in readers)
+        ]
         assert all(t.pool == "codex_api" for t in api_tasks), dag.dag_id
 
 
@@ -53,6 +56,18 @@ def test_analytics_daily_loads_every_analytics_dataset_after_the_sensor():
     assert loads == set(ANALYTICS_DATASETS)
     sensor = dag.get_task("wait_for_day")
     assert {t.task_id for t in sensor.downstream_list} == {f"load_{d}" for d in ANALYTICS_DATASETS}
+
+
+def test_compliance_daily_guards_retention_after_the_load_in_the_latest_run_only():
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(EXAMPLES)).dags["codex_compliance_daily"]
+    guard = dag.get_task("retention_guard")
+    assert guard.task_type == "CodexRetentionGuardOperator"
+    # latest_only skips it in past runs (a backfill's); after the load, whatever the load's outcome
+    assert {t.task_id for t in guard.upstream_list} == {"latest_only", "load_events"}
+    assert (guard.trigger_rule, guard.retries, guard.pool) == ("all_done", 0, "default_pool")
+    assert guard.sql_conn_id == dag.get_task("load_events").sql_conn_id
 
 
 def test_neither_the_provider_nor_the_example_dags_import_the_testing_harness():

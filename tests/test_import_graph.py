@@ -33,8 +33,23 @@ ALLOWED: dict[str, set[str]] = {
     "triggers": {"api", "datasets", "failures", "readiness", "hooks", "windows"},
     "sensors": {"api", "datasets", "failures", "readiness", "hooks", "triggers", "windows"},
     "views": {"api", "datasets", "sinks", "tables", "windows"},
-    "transfers": {"api", "datasets", "failures", "hooks", "load", "sinks", "tables", "triggers", "views", "windows"},
+    "coverage": {"api", "datasets", "sinks", "tables", "windows"},
+    "transfers": {
+        "api",
+        "coverage",
+        "datasets",
+        "failures",
+        "hooks",
+        "load",
+        "sinks",
+        "tables",
+        "triggers",
+        "views",
+        "windows",
+    },
     "operators": {"transfers"},
+    # the Codex view in the UI (an Airflow plugin): reads coverage through the sinks, workspaces through the hook
+    "plugins": {"coverage", "datasets", "hooks", "sinks"},
     "get_provider_info": {"api"},
     "__init__": set(),
 }
@@ -131,3 +146,24 @@ def test_importing_the_sensors_and_triggers_loads_no_sink_at_run_time():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_importing_every_module_imports_no_openlineage():
+    """OpenLineage is an optional extra: only the provider's own calls of the facet methods import it.
+
+    Every module of the package, imported in a fresh interpreter (the provider is installed here), leaves
+    the OpenLineage client and the provider's modules out of ``sys.modules``. (Airflow's providers manager
+    reads every installed provider's ``get_provider_info`` on its own, for their settings: that is not ours.)
+    """
+    modules = sorted(MODULES)
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "discovery = {'airflow.providers.openlineage', 'airflow.providers.openlineage.get_provider_info'}\n"
+        "print(sorted(m for m in set(sys.modules) - discovery if m.split('.')[0] == 'openlineage' "
+        "or m.startswith('airflow.providers.openlineage')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=180)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+    assert "airflow_provider_codex.transfers.lineage" in modules

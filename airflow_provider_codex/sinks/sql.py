@@ -53,6 +53,7 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from airflow_provider_codex import _fast
 from airflow_provider_codex._fast import adapters as fast_adapters
+from airflow_provider_codex.sinks import ledger
 from airflow_provider_codex.sinks._background import BackgroundWriter
 from airflow_provider_codex.sinks._staging import (
     DEFAULT_BUFFER_ROWS,
@@ -303,15 +304,19 @@ class SqlSink(TableSink):
         tables: Sequence[tuple[TableSpec, Sequence[tuple[str, ColumnType]]]],
         workspace_id: str,
         days: tuple[date, ...],
+        *,
+        live: bool = True,
     ) -> Iterator[tuple[Any, Any]]:
         """``(conn, cur)`` in one transaction over ``tables`` (created or upgraded first), locked.
 
+        ``live``: the tables are live ones, whose replace the block records in
+        the load ledger (:mod:`.ledger`, created here, not locked).
         Commits when the block ends; on any error rolls back, and the previous rows stay.
         """
         dialect, schema = self.dialect, self.schema
         with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cur:
             self._prepare(conn, cur)
-            for spec, columns in tables:
+            for spec, columns in [*tables, *([(ledger.LEDGER, ledger.LEDGER_COLUMNS)] if live else [])]:
                 self._ensure(conn, cur, spec, columns)
             names = sorted(self.table_name(spec) for spec, _ in tables)  # one lock order: no deadlock
             locked: list[str] = []
@@ -347,7 +352,7 @@ class SqlSink(TableSink):
         """
         held = (swap.columns or {}) if swap else {}
         tables = [(t.spec, _merged_columns(t.columns, held.get(t.name, {}))) for t in staged]
-        with self._transaction(tables, workspace_id, days) as (_, cur):
+        with self._transaction(tables, workspace_id, days, live=clear) as (_, cur):
             deleted = {t.name: self._delete_days(cur, t.spec, workspace_id, days, clear) for t in staged}
             for table in sorted(staged, key=lambda t: self.table_name(t.spec)):
                 if swap is not None:
@@ -357,6 +362,8 @@ class SqlSink(TableSink):
                 batches = (batch for day in table.days for batch in table.rows(day))
                 self._write_rows(cur, table.spec, table.columns, batches)
             results = {t.name: t.result(deleted[t.name]) for t in staged}
+            if clear:  # a stage's swap holds rows this part did not count: counted in the table
+                ledger.record(self, cur, workspace_id, days, {t.spec: None if swap else t.inserted for t in staged})
         self._log_results({self.table_name(t.spec): results[t.name] for t in staged})  # a stage by its own name
         return results
 
@@ -414,6 +421,9 @@ class SqlSink(TableSink):
         deleted: dict[str, dict[date, int]] = {}
         tables = [(spec, [(c.name, c.type) for c in spec.columns]) for spec in specs]
 
+        def counted() -> dict[TableSpec, Mapping[date, int] | None]:
+            return {t.spec: t.inserted for t in staged}
+
         def delete_days(cur: Any) -> None:
             for spec in specs:
                 deleted[spec.name] = self._delete_days(cur, spec, workspace_id, days)
@@ -425,6 +435,8 @@ class SqlSink(TableSink):
                 nonlocal writer
                 if writer is None:  # the first checked rows: open the transaction
                     conn, cur = opened.enter_context(self._transaction(tables, workspace_id, days))
+                    # after the writer has ended (exits run last first), before the commit
+                    opened.push(ledger.on_success(lambda: ledger.record(self, cur, workspace_id, days, counted())))
 
                     def write(key: _RunKey, batches: Iterator[list[Row]]) -> None:
                         name, columns = key
@@ -448,6 +460,7 @@ class SqlSink(TableSink):
             if writer is None:  # no rows: the days still end up empty
                 _, cur = opened.enter_context(self._transaction(tables, workspace_id, days))
                 delete_days(cur)
+                ledger.record(self, cur, workspace_id, days, counted())
         results = {t.name: t.result(deleted[t.name]) for t in staged}  # the worker has ended: all counted
         self._log_results(results)
         return results

@@ -17,7 +17,7 @@ retries.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, NoReturn
 
@@ -45,6 +45,7 @@ from airflow_provider_codex.load import (
 )
 from airflow_provider_codex.sinks import TableSink
 from airflow_provider_codex.tables import CONTENT_FIELDS, ContentPolicy
+from airflow_provider_codex.transfers.lineage import LineageMixin, Place, Written, endpoint_place
 from airflow_provider_codex.triggers.resume import CodexResumeTrigger
 from airflow_provider_codex.windows import DEFAULT_GRACE, Window, WindowError, lookback_days_from, window_from_context
 
@@ -64,8 +65,17 @@ def table_asset(table: str) -> Asset:
     return Asset(name=f"codex.{table}", uri=f"codex://tables/{table}", group="codex")
 
 
-class CodexLoadOperator(BaseOperator):
+def declared_outlets(arguments: Mapping[str, Any], assets: Iterable[Asset]) -> list[Any]:
+    """``arguments["outlets"]`` (the user's), then each of ``assets`` not already among them."""
+    outlets = list(arguments.get("outlets") or [])
+    return outlets + [asset for asset in assets if asset not in outlets]
+
+
+class CodexLoadOperator(LineageMixin, BaseOperator):
     """Base of the load operators: window → api → tables → a sink the subclass makes.
+
+    With Airflow's OpenLineage provider installed, each run reports the Codex
+    route it read and the tables (or folders) it wrote (:mod:`.lineage`).
 
     :param dataset: what to load: ``usage``, ``usage_workspace``, ``code_reviews``,
         ``code_review_responses``, ``compliance_events``, ``codex_tasks``,
@@ -147,14 +157,17 @@ class CodexLoadOperator(BaseOperator):
         """The tables (or archive folder) a load of ``dataset`` writes, given the operator's arguments."""
         return [spec.name for spec in dataset.tables]
 
+    def counted_as(self, table: str) -> str:
+        """The name the load summary counts the rows of a written ``table`` under (the registry's)."""
+        return table
+
     # the tables' Assets, declared as outlets, mapped or not
 
     @classmethod
     def outlets_for(cls, dataset: str, arguments: Mapping[str, Any]) -> list[Any]:
         """``arguments["outlets"]`` and the Asset of every table a load of ``dataset`` writes, each once."""
-        outlets = list(arguments.get("outlets") or [])
-        assets = [table_asset(name) for name in cls.tables_written(get_dataset(dataset), arguments)]
-        return outlets + [asset for asset in assets if asset not in outlets]
+        tables = cls.tables_written(get_dataset(dataset), arguments)
+        return declared_outlets(arguments, (table_asset(name) for name in tables))
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
@@ -169,6 +182,14 @@ class CodexLoadOperator(BaseOperator):
     def table_names(self, dataset: Dataset) -> list[str]:
         """The tables (or archive folder) this operator writes."""
         return self.tables_written(dataset, vars(self))
+
+    def lineage_outputs(self, dataset: Dataset, result: Mapping[str, Any] | None) -> list[Written]:
+        """The outputs of a load of ``dataset`` for OpenLineage; ``result``: the run's summary, once it ran."""
+        raise NotImplementedError
+
+    def lineage(self, result: Mapping[str, Any] | None) -> tuple[list[Place], list[Written]]:
+        dataset = get_dataset(self.dataset)
+        return [endpoint_place(self.codex_conn_id, dataset)], self.lineage_outputs(dataset, result)
 
     # the run
 
@@ -243,6 +264,7 @@ class CodexLoadOperator(BaseOperator):
             self._defer_for(summary.paused.retry_after, summary)
         self.emit_asset_events(context, dataset, summary)
         result = summary.as_dict()
+        self.lineage_result = result
         self.log.info(
             "Loaded %d rows of %s over %d days with %d requests (%d retries, %d pauses)",
             result["total_rows"],
@@ -316,7 +338,7 @@ class CodexLoadOperator(BaseOperator):
         if events is None:
             return
         for table in self.table_names(dataset):
-            per_day = summary.rows.get(table, {})
+            per_day = summary.rows.get(self.counted_as(table), {})
             events[table_asset(table)].extra = {
                 "dataset": dataset.name,
                 "table": table,

@@ -17,6 +17,7 @@ from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.load import Checkpoint, LoadSummary, archive_log_files
 from airflow_provider_codex.sinks import LOG_FILES_FOLDER, LogFileArchive
 from airflow_provider_codex.transfers.base import CodexLoadOperator, ContentPolicyArg
+from airflow_provider_codex.transfers.lineage import Written, rows_of, storage_place
 from airflow_provider_codex.windows import Window
 
 
@@ -62,6 +63,11 @@ class CodexLogFilesToStorageOperator(CodexLoadOperator):
 
     def destination(self) -> dict[str, Any]:
         return {"path": self.path, "format": "verbatim"}
+
+    def lineage_outputs(self, dataset: Dataset, result: Mapping[str, Any] | None) -> list[Written]:
+        """The archive folder: verbatim files, so no schema; the files it holds for the window, once it ran."""
+        place = storage_place(ObjectStoragePath(self.path) / LOG_FILES_FOLDER)
+        return [Written(place, files=rows_of(result, LOG_FILES_FOLDER))]
 
     def load(
         self,

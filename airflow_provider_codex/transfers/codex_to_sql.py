@@ -8,6 +8,7 @@ from typing import Any
 from airflow_provider_codex.datasets import Dataset
 from airflow_provider_codex.sinks import SqlSink
 from airflow_provider_codex.transfers.base import CodexLoadOperator
+from airflow_provider_codex.transfers.lineage import SqlPlaces, Written, rows_of
 
 
 class CodexToSqlOperator(CodexLoadOperator):
@@ -45,8 +46,19 @@ class CodexToSqlOperator(CodexLoadOperator):
         prefix = arguments.get("table_prefix") or ""
         return [f"{prefix}{spec.name}" for spec in dataset.tables]
 
+    def counted_as(self, table: str) -> str:
+        return table.removeprefix(self.table_prefix)
+
     def destination(self) -> dict[str, Any]:
         return {"sql_conn_id": self.sql_conn_id, "schema": self.schema}
+
+    def lineage_outputs(self, dataset: Dataset, result: Mapping[str, Any] | None) -> list[Written]:
+        sink = self.make_sink()
+        places = SqlPlaces(sink)
+        return [
+            Written(places.place(sink.table_name(spec)), spec, rows=rows_of(result, spec.name))
+            for spec in dataset.tables
+        ]
 
     def make_sink(self) -> SqlSink:
         return SqlSink.from_conn_id(self.sql_conn_id, schema=self.schema, table_prefix=self.table_prefix)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_codex.datasets import Dataset
 from airflow_provider_codex.sinks import StorageSink
 from airflow_provider_codex.transfers.base import CodexLoadOperator
+from airflow_provider_codex.transfers.lineage import Written, rows_of, storage_place
 
 
 class CodexToStorageOperator(CodexLoadOperator):
@@ -39,6 +41,12 @@ class CodexToStorageOperator(CodexLoadOperator):
 
     def destination(self) -> dict[str, Any]:
         return {"path": self.path, "format": self.file_format}
+
+    def lineage_outputs(self, dataset: Dataset, result: Mapping[str, Any] | None) -> list[Written]:
+        base = ObjectStoragePath(self.path)
+        return [
+            Written(storage_place(base / spec.name), spec, rows=rows_of(result, spec.name)) for spec in dataset.tables
+        ]
 
     def make_sink(self) -> StorageSink:
         return StorageSink(ObjectStoragePath(self.path), file_format=self.file_format)

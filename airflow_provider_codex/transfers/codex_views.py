@@ -1,12 +1,15 @@
-"""The governance views in Airflow: rebuild a window's days of the views, write the exports, emit an event per view.
+"""The governance views in Airflow: rebuild a window's days of the views, write the exports and the report,
+emit an event per view.
 
-All the work is :func:`~airflow_provider_codex.views.build_views` and
-:func:`~airflow_provider_codex.views.write_exports`; this operator resolves
+All the work is :func:`~airflow_provider_codex.views.build_views`,
+:func:`~airflow_provider_codex.views.write_exports` and
+:func:`~airflow_provider_codex.views.write_report`; this operator resolves
 the window (templated ``start``/``end``/``lookback_days`` as the loads have
 them; in a run the loads' Asset events triggered, the days those loads
 covered; else the run's data interval), finds the workspace (the ``codex`` connection's,
 like the loads), reads which days the triggering loads replaced from their
-Asset events, and reports one Asset event per view table.
+Asset events, and reports one Asset event per view table; its return value
+(XCom) names the export files and the report's path (``"report"``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_codex.hooks.codex import CodexHook
 from airflow_provider_codex.sinks import SqlSink
-from airflow_provider_codex.transfers.base import table_asset
+from airflow_provider_codex.transfers.base import declared_outlets, table_asset
+from airflow_provider_codex.transfers.lineage import LineageMixin, Place, Written, views_lineage
 from airflow_provider_codex.views import (
     DEFAULT_PRODUCTS,
     FORMATS,
@@ -31,12 +35,40 @@ from airflow_provider_codex.views import (
     days_from_asset_events,
     write_exports,
 )
+from airflow_provider_codex.views.loaded import EVIDENCE_TABLES
+from airflow_provider_codex.views.report import DEFAULT_REPORT_DAYS, ReportUnavailable, report_range, write_report
 from airflow_provider_codex.windows import Window, WindowError, lookback_days_from, window_from_context
 
 
 def view_assets(table_prefix: str = "") -> list[Any]:
     """The Assets the views operator updates, one per view table."""
     return [table_asset(f"{table_prefix}{view.name}") for view in VIEWS]
+
+
+#: The most recent Asset events read per inlet table (each names a load's days): bounds the request.
+INLET_EVENTS_READ = 1000
+
+
+def source_assets(table_prefix: str = "") -> list[Any]:
+    """The inlets: one table per dataset the views read, whose loads' Asset events say which days they covered."""
+    return [table_asset(f"{table_prefix}{table}") for table in EVIDENCE_TABLES.values()]
+
+
+def inlet_extras(
+    context: Mapping[str, Any], inlets: Iterable[Any], destination: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """The ``extra`` of the latest :data:`INLET_EVENTS_READ` Asset events of each inlet whose load wrote to
+    ``destination`` (an Asset names a table, not where it is); none outside a task."""
+    accessors = context.get("inlet_events")
+    if accessors is None:
+        return []
+    extras: list[Mapping[str, Any]] = []
+    for asset in inlets:
+        for event in accessors[asset].ascending(False).limit(INLET_EVENTS_READ):
+            extra = getattr(event, "extra", None)
+            if isinstance(extra, Mapping) and extra.get("destination") == dict(destination):
+                extras.append(extra)
+    return extras
 
 
 def triggering_extras(context: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -67,11 +99,14 @@ def window_of_events(extras: Iterable[Mapping[str, Any]]) -> Window | None:
     return Window.of_days(min(starts), max(ends) - timedelta(days=1))
 
 
-class CodexGovernanceViewsOperator(BaseOperator):
+class CodexGovernanceViewsOperator(LineageMixin, BaseOperator):
     """Rebuild the Codex dashboards and exports for a window, in the database the loads wrote.
 
     Every view table's days of the window are replaced in one transaction (a
-    rerun or a backfill replaces, never doubles); with ``export_path`` the
+    rerun or a backfill replaces, never doubles). Its inlets are one table per dataset the
+    views read: their loads' Asset events (the latest 1,000 of each, and those that triggered
+    the run) say which days the loads covered, so a quiet day a load covered is a zero even in
+    a run no load triggered (a rebuild by hand). With ``export_path`` the
     five exports are written there as CSV and JSON Lines, replaced atomically.
 
     :param sql_conn_id: the connection the loads wrote to (templated).
@@ -89,6 +124,12 @@ class CodexGovernanceViewsOperator(BaseOperator):
         :class:`~airflow_provider_codex.views.ProductRegistry`.
     :param export_path: where the exports go (an ``ObjectStoragePath`` URL, templated); ``None``: no files.
     :param export_formats: ``csv`` and/or ``jsonl``.
+    :param report_path: where the HTML report goes (an ``ObjectStoragePath`` URL, templated; the exports'
+        folder is a good place): ``<report_path>/codex_governance_report/workspace_id=<id>/<first>_<last>.html``,
+        replaced atomically. ``None``: no report. It needs the ``report`` extra
+        (``pip install 'airflow-provider-codex[report]'``); without it the task builds the views, writes the
+        exports, then fails, saying so.
+    :param report_days: the report's range, in days ending with the window's last day (templated, default 90).
     """
 
     template_fields: Sequence[str] = (
@@ -99,14 +140,15 @@ class CodexGovernanceViewsOperator(BaseOperator):
         "lookback_days",
         "workspace_id",
         "export_path",
+        "report_path",
+        "report_days",
     )
     ui_color = "#eef0fb"
 
     @classmethod
     def outlets_for(cls, arguments: Mapping[str, Any]) -> list[Any]:
         """``arguments["outlets"]`` and the Asset of every view, each once."""
-        outlets = list(arguments.get("outlets") or [])
-        return outlets + [a for a in view_assets(arguments.get("table_prefix") or "") if a not in outlets]
+        return declared_outlets(arguments, view_assets(arguments.get("table_prefix") or ""))
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
@@ -128,9 +170,13 @@ class CodexGovernanceViewsOperator(BaseOperator):
         products: Mapping[str, Sequence[str]] | ProductRegistry | None = None,
         export_path: str | None = None,
         export_formats: Sequence[str] = FORMATS,
+        report_path: str | None = None,
+        report_days: int | str = DEFAULT_REPORT_DAYS,
         **kwargs: Any,
     ) -> None:
         kwargs["outlets"] = self.outlets_for({**kwargs, "table_prefix": table_prefix})
+        inlets = list(kwargs.get("inlets") or [])
+        kwargs["inlets"] = inlets + [asset for asset in source_assets(table_prefix) if asset not in inlets]
         super().__init__(**kwargs)
         self.sql_conn_id = sql_conn_id
         self.schema = schema
@@ -146,6 +192,8 @@ class CodexGovernanceViewsOperator(BaseOperator):
         if bad or not export_formats:
             raise ValueError(f"export_formats {bad or list(export_formats)}: choose among {list(FORMATS)}")
         self.export_formats = tuple(export_formats)
+        self.report_path = report_path
+        self.report_days = report_days
 
     def execute(self, context: Any) -> dict[str, Any]:
         extras = triggering_extras(context)
@@ -165,7 +213,9 @@ class CodexGovernanceViewsOperator(BaseOperator):
                 f"connection {self.codex_conn_id!r} has no workspace_id (the analytics tables are per workspace): "
                 "pass workspace_id to the views operator"
             )
-        loaded = days_from_asset_events(extras)
+        destination = {"sql_conn_id": self.sql_conn_id, "schema": self.schema}
+        from_inlets = inlet_extras(context, source_assets(self.table_prefix), destination)
+        loaded = days_from_asset_events([*extras, *from_inlets])
         sink = SqlSink.from_conn_id(self.sql_conn_id, schema=self.schema, table_prefix=self.table_prefix)
         self.log.info("Building the governance views of %s for %s", workspace_id, window)
         built = build_views(sink, workspace_id, window, registry=self.registry, loaded=loaded)
@@ -175,14 +225,34 @@ class CodexGovernanceViewsOperator(BaseOperator):
             files = [str(path) for path in written]
             self.log.info("Wrote %d export files under %s", len(files), self.export_path)
         self.emit_asset_events(context, built, files)
-        return {
+        report = self.write_report(sink, workspace_id, window) if self.report_path else None
+        self.lineage_result = result = {
             "workspace_id": workspace_id,
             "start": window.start.date().isoformat(),
             "end": window.end.date().isoformat(),
             "views": {name: len(rows) for name, rows in built.rows.items()},
             "loaded_days": {name: sorted(d.isoformat() for d in days) for name, days in built.loaded.items()},
             "files": files,
+            "report": report,
         }
+        return result
+
+    def lineage(self, result: Mapping[str, Any] | None) -> tuple[list[Place], list[Written]]:
+        sink = SqlSink.from_conn_id(self.sql_conn_id, schema=self.schema, table_prefix=self.table_prefix)
+        return views_lineage(sink, self.export_path or None, result)
+
+    def write_report(self, sink: SqlSink, workspace_id: str, window: Window) -> str:
+        """Render the report of the ``report_days`` ending with the window's last day; its path."""
+        try:
+            first, last = report_range(window.days[-1], self.report_days)
+        except ValueError as bad:
+            raise AirflowFailException(str(bad)) from bad
+        try:
+            path = write_report(str(self.report_path), sink, workspace_id, first, last)
+        except ReportUnavailable as missing:
+            raise AirflowFailException(f"report_path is set but {missing}") from missing
+        self.log.info("Wrote the governance report of %s to %s..%s: %s", workspace_id, first, last, path)
+        return str(path)
 
     def emit_asset_events(self, context: Any, built: BuiltViews, files: Iterable[str]) -> None:
         events = context.get("outlet_events")

@@ -20,6 +20,7 @@ from airflow_provider_codex.views.catalog import VIEWS, Context
 from airflow_provider_codex.views.facts import read_facts
 from airflow_provider_codex.views.loaded import (
     LOADED_DAYS,
+    days_from_ledger,
     loaded_by_dataset,
     loaded_records,
     recorded_days,
@@ -56,9 +57,9 @@ def build_views(
     built_at = now or datetime.now(UTC)
     facts = read_facts(sink, workspace_id, window, registry)
     from_loads = {name: set(days) for name, days in (loaded or {}).items()}
-    loaded_rows = loaded_records(
-        workspace_id, window, recorded_days(sink, workspace_id, window), facts.days_with_rows(), from_loads, built_at
-    )
+    recorded = recorded_days(sink, workspace_id, window)
+    ledger = days_from_ledger(sink, workspace_id, window)
+    loaded_rows = loaded_records(workspace_id, window, recorded, facts.days_with_rows(), from_loads, built_at, ledger)
     ctx = Context(workspace_id, window.days, facts, loaded_by_dataset(loaded_rows), registry, built_at)
     rows = {view.name: list(view.rows(ctx)) for view in VIEWS}
 

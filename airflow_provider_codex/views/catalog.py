@@ -167,24 +167,37 @@ _USER_DAILY = "codex_usage_user_daily"
 _CR_TABLE = "codex_code_reviews_daily"
 _RESP_TABLE = "codex_code_review_responses_daily"
 
-USERS_BY_PRODUCT = View(
-    TableSpec(
-        name="codex_view_users_by_product",
-        columns=(
-            WORKSPACE,
-            DAY,
-            Column("product", _T, "a product of the registry, 'other', or 'all' (every product, each user once)"),
-            Column("users", _I, "distinct users of the product that day"),
-            BUILT_AT,
-        ),
-        key=("workspace_id", "day", "product"),
-        doc="Dashboard 1: daily users by product.",
-    ),
+
+def _keyed(
+    name: str,
+    kind: str,
+    key: Column,
+    columns: Sequence[Column],
+    rows: Callable[[Context], Iterator[Record]],
+    sources: Sequence[str],
+    definition: str,
+    doc: str,
+) -> View:
+    """A view with a row per day and value of ``key`` (a product, a user), then ``columns``."""
+    spec = TableSpec(
+        name=name,
+        columns=(WORKSPACE, DAY, key, *columns, BUILT_AT),
+        key=("workspace_id", "day", key.name),
+        doc=doc,
+    )
+    return View(spec, kind, rows, tuple(sources), definition)
+
+
+USERS_BY_PRODUCT = _keyed(
+    "codex_view_users_by_product",
     "dashboard",
+    Column("product", _T, "a product of the registry, 'other', or 'all' (every product, each user once)"),
+    [Column("users", _I, "distinct users of the product that day")],
     _users_by_product_rows,
     (_USER_DAILY, _USER_CLIENT),
     "COUNT(DISTINCT user_id) per day and product, a user's surfaces mapped to products by the registry; "
     "'all' counts every user of the day once",
+    "Dashboard 1: daily users by product.",
 )
 
 VIEWS: tuple[View, ...] = (
@@ -297,25 +310,19 @@ VIEWS: tuple[View, ...] = (
         (_USER_CLIENT,),
         "Export 4: CLI and VS Code users.",
     ),
-    View(
-        TableSpec(
-            name="codex_export_sessions_and_messages_per_user",
-            columns=(
-                WORKSPACE,
-                DAY,
-                Column("user_id", _T, "the user"),
-                Column("email", _T, "null when the workspace hides emails"),
-                Column("sessions", _I, "threads the user started that day, all surfaces"),
-                Column("messages", _I, "turns (user messages) that day, all surfaces"),
-                BUILT_AT,
-            ),
-            key=("workspace_id", "day", "user_id"),
-            doc="Export 5: sessions and messages per user (a row per active user and day).",
-        ),
+    _keyed(
+        "codex_export_sessions_and_messages_per_user",
         "export",
+        Column("user_id", _T, "the user"),
+        [
+            Column("email", _T, "null when the workspace hides emails"),
+            Column("sessions", _I, "threads the user started that day, all surfaces"),
+            Column("messages", _I, "turns (user messages) that day, all surfaces"),
+        ],
         _sessions_rows,
         (_USER_DAILY,),
         "threads and turns of codex_usage_user_daily, per user and day",
+        "Export 5: sessions and messages per user (a row per active user and day).",
     ),
 )
 

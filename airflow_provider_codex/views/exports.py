@@ -49,11 +49,17 @@ def jsonl_bytes(columns: Sequence[str], records: Iterable[Record]) -> bytes:
     return "".join(f"{line}\n" for line in lines).encode("utf-8")
 
 
+def window_file(
+    base: ObjectStoragePath, name: str, workspace_id: str, first: date, last: date, fmt: str
+) -> ObjectStoragePath:
+    """``<base>/<name>/workspace_id=<id>/<first>_<last>.<fmt>``: a file of one workspace and range of days."""
+    folder = base / name / f"workspace_id={path_value(workspace_id, 'workspace id')}"
+    return folder / f"{first.isoformat()}_{last.isoformat()}.{fmt}"
+
+
 def export_path(base: ObjectStoragePath, view: View, workspace_id: str, window: Window, fmt: str) -> ObjectStoragePath:
     """Where ``view``'s file of one workspace and window goes."""
-    days = window.days
-    folder = base / view.name / f"workspace_id={path_value(workspace_id, 'workspace id')}"
-    return folder / f"{days[0].isoformat()}_{days[-1].isoformat()}.{fmt}"
+    return window_file(base, view.name, workspace_id, window.days[0], window.days[-1], fmt)
 
 
 def write_exports(
@@ -69,11 +75,18 @@ def write_exports(
     if unknown or not formats:
         raise ValueError(f"export formats {unknown or list(formats)}: choose among {list(FORMATS)}")
     render = {"csv": csv_bytes, "jsonl": jsonl_bytes}
+    return replace_files(
+        (export_path(root, view, workspace_id, window, fmt), render[fmt](view.export_columns, rows.get(view.name, [])))
+        for view in EXPORTS
+        for fmt in formats
+    )
+
+
+def replace_files(contents: Iterable[tuple[ObjectStoragePath, bytes]]) -> list[ObjectStoragePath]:
+    """Write each ``(path, bytes)`` to a temporary twin, then move all into place; the paths, once there."""
     with replacing(uuid.uuid4().hex) as replacement:
-        for view in EXPORTS:
-            for fmt in formats:
-                final = export_path(root, view, workspace_id, window, fmt)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                with open_for_write(replacement.temporary(final)) as fh:
-                    fh.write(render[fmt](view.export_columns, rows.get(view.name, [])))
+        for final, data in contents:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with open_for_write(replacement.temporary(final)) as fh:
+                fh.write(data)
         return list(replacement.commit())

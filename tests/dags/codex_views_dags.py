@@ -40,6 +40,8 @@ with DAG(
         "end": Param("2026-02-02", type="string"),
         "sql_conn_id": Param("codex_sqlite", type="string"),
         "path": Param("file:///tmp/codex-exports", type="string"),
+        "report_path": Param("", type="string"),  # empty: no report
+        "report_days": Param(90, type="integer"),
     },
 ) as build_sql_views:
     CodexGovernanceViewsOperator(
@@ -48,4 +50,6 @@ with DAG(
         start="{{ params.start }}",
         end="{{ params.end }}",
         export_path="{{ params.path }}",
+        report_path="{{ params.report_path }}",
+        report_days="{{ params.report_days }}",
     )

@@ -52,7 +52,9 @@ from codex_e2e import (
     DAY_COLUMN,
     GRACE,
     HASH_SALT,
+    LEDGER_TABLE,
     TABLE_KEYS,
+    assert_ledger,
     assert_same_rows,
     column_types,
     expected_rows,
@@ -176,7 +178,7 @@ def check_against_sandbox(
     stored = read_tables(database)
     expected = expected_tables(sandbox, plan)
     # Snapshots of the lists as they are now are taken by the latest run only, never by a backfill.
-    assert set(stored) == set(expected), f"tables {sorted(stored)} != {sorted(expected)}"
+    assert set(stored) == {*expected, LEDGER_TABLE}, f"tables {sorted(stored)} != {sorted(expected)} and the ledger"
     for table, want in expected.items():
         column = DAY_COLUMN[table]
         got_by_day: dict[date, list[dict[str, Any]]] = {}
@@ -192,6 +194,7 @@ def check_against_sandbox(
                 assert_same_rows(table, got_by_day.get(day, []), want_by_day.get(day, []))
             except AssertionError as differs:
                 raise AssertionError(f"{table} {day}: {differs}") from None
+        assert_ledger(stored[LEDGER_TABLE], table, stored[table])
     return stored
 
 

@@ -32,7 +32,9 @@ from codex_e2e import (
     ANALYTICS,
     DAY_COLUMN,
     GRACE,
+    LEDGER_TABLE,
     SqlDestination,
+    assert_ledger,
     assert_same_rows,
     codex_connection,
     expected_rows,
@@ -109,7 +111,8 @@ def check_tables(destination: SqlDestination, sandbox: RunningSandbox, days: tup
     expected: dict[str, list[dict[str, Any]]] = {}
     for dataset in ANALYTICS:
         expected.update(expected_rows(dataset, sandbox, days).tables)
-    assert destination.tables() == set(expected)
+    assert destination.tables() == {*expected, LEDGER_TABLE}
+    ledger = destination.read(LEDGER_TABLE)
     rows = 0
     for table, want in expected.items():
         column = DAY_COLUMN[table]
@@ -120,6 +123,7 @@ def check_tables(destination: SqlDestination, sandbox: RunningSandbox, days: tup
                 assert_same_rows(table, [r for r in got if r[column] == day], [r for r in want if r[column] == day])
             except AssertionError as differs:
                 raise AssertionError(f"{table} {day}: {differs}") from None
+        assert_ledger(ledger, table, got)
         rows += len(got)
     return rows
 

@@ -72,6 +72,9 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 }
 DAY_COLUMN = {t: ("snapshot_day" if t in ("codex_tasks", "codex_environments") else "day") for t in TABLE_KEYS}
 ANALYTICS = ("usage", "usage_workspace", "code_reviews", "code_review_responses")
+#: The load ledger every SQL load writes with its days (one row per workspace, day and table), and its types.
+LEDGER_TABLE = "codex_load_ledger"
+LEDGER_TYPES = {"day": ColumnType.DATE, "row_count": ColumnType.INTEGER, "loaded_at": ColumnType.TIMESTAMP}
 SNAPSHOTS = ("codex_tasks", "codex_environments")
 
 
@@ -120,7 +123,23 @@ def normalize(value: Any, kind: ColumnType | None) -> Any:
 
 
 def column_types(table: str, extra: Mapping[str, ColumnType] | None = None) -> dict[str, ColumnType]:
-    return {**TABLES[table].types, **(extra or {})}
+    known = LEDGER_TYPES if table == LEDGER_TABLE else TABLES[table].types
+    return {**known, **(extra or {})}
+
+
+def assert_ledger(ledger: Iterable[Mapping[str, Any]], table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    """The load ledger has every day ``rows`` (the table's) hold, each with their count; its other days hold none.
+
+    (A quiet day the loads covered is in the ledger with 0 rows.)
+    """
+    rows = list(rows)
+    workspaces = {r["workspace_id"] for r in rows}
+    counts = Counter((r["workspace_id"], r[DAY_COLUMN[table]]) for r in rows)
+    got = {(r["workspace_id"], r["day"]): r["row_count"] for r in ledger if r["table_name"] == table}
+    got = {key: n for key, n in got.items() if key[0] in workspaces or not workspaces}
+    assert set(counts) <= set(got), f"{table}: days with rows but no ledger row: {sorted(set(counts) - set(got))}"
+    wrong = {key: (n, counts.get(key, 0)) for key, n in got.items() if n != counts.get(key, 0)}
+    assert not wrong, f"{table}: (ledger, table) rows differ on {wrong}"
 
 
 # -- destinations -----------------------------------------------------------------------

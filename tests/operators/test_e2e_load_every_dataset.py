@@ -19,9 +19,11 @@ from codex_e2e import (
     DATASET_TABLES,
     DAY_COLUMN,
     GRACE,
+    LEDGER_TABLE,
     Expected,
     SqlDestination,
     StorageDestination,
+    assert_ledger,
     assert_same_rows,
     check_summary_and_assets,
     days_of,
@@ -137,7 +139,10 @@ def test_sql_load_equals_served_once_per_row(
         {"sql_conn_id": sql_destination.conn_id},
         sql_destination.read,
     )
-    assert sql_destination.tables() == set(DATASET_TABLES[dataset])
+    assert sql_destination.tables() == {*DATASET_TABLES[dataset], LEDGER_TABLE}
+    ledger = sql_destination.read(LEDGER_TABLE)
+    for table in DATASET_TABLES[dataset]:
+        assert_ledger(ledger, table, sql_destination.read(table))
     if dataset == "compliance_events":
         cells = [v for t in sql_destination.tables() for r in sql_destination.read(t) for v in r.values()]
         check_content_hashed(sql_destination.read, merged, cells)

@@ -78,7 +78,7 @@ scheduled run unless ``[scheduler] use_job_schedule`` is ``False``.
 States are read straight from the metadata DB (read-only SQLite or
 PostgreSQL transactions, no CLI start-up cost); DAG runs are triggered and
 DAGs unpaused through the REST API (``simple_auth_manager_all_admins``: a
-token needs no password). Anything else goes through
+token needs no password; with users of their own, :meth:`AirflowCluster.login` first). Anything else goes through
 :meth:`AirflowCluster.run_cli`.
 
 This module is for tests and demos only: nothing in the provider imports it.
@@ -562,6 +562,19 @@ class AirflowCluster:
         if response.is_error:
             raise ClusterError(f"{method} {path}: {response.status_code} {response.text[:2000]}")
         return response.json() if response.content else None
+
+    def login(self, username: str, password: str) -> str:
+        """A token the auth manager issues to ``username`` (``POST /auth/token``, as a script logs in).
+
+        Later :meth:`api` calls use it: needed once ``simple_auth_manager_all_admins`` is off.
+        """
+        response = httpx.post(
+            f"{self.api_url}/auth/token", json={"username": username, "password": password}, timeout=30
+        )
+        if response.is_error:
+            raise ClusterError(f"login of {username!r}: {response.status_code} {response.text[:500]}")
+        self._token = str(response.json()["access_token"])
+        return self._token
 
     def _auth_token(self) -> str:
         if self._token is None:
