@@ -13,7 +13,7 @@ fast path                      reference (where the logic lives)           how i
                                                                            very same object (``day``, ``loaded_at``);
                                                                            for binary COPY only a batch holding a NUL
 ``tables.columnar``            the row flatteners (``Shape.fill``)         a chunk of rows read column by column into
-                                                                           ``ColumnBatch``\ es, staged a column at a
+                                                                           ``ColumnBatch`` objects, staged a column at a
                                                                            time (for a sink that ``takes_columns``)
 ``compliance.redact_dumped``   ``compliance.redact_walking``               content fields found in the JSON text (C),
                                                                            which is ``record_json`` too
