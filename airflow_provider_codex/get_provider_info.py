@@ -133,6 +133,10 @@ def get_provider_info() -> dict[str, Any]:
                 ("Common SQL", "codex_views"),
             )
         ],
+        # The retention guard reads a destination and moves no data: an operator, not a transfer.
+        "operators": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.transfers.codex_retention_guard"]}
+        ],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.codex"]}],
         "triggers": [
             {

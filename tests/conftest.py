@@ -27,7 +27,13 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 #: dag.test() runs only DAGs that live in the DAGs folder: the tests' own are in tests/dags.
 DAGS_FOLDER = Path(__file__).parent / "dags"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
-os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME / 'airflow.db'}")
+# A metadata DB of the process's own, unless the developer chose one. pytest-xdist workers inherit the
+# environment of the process that started them: the database that one chose is not a developer's choice.
+_DEFAULT_DB = os.environ.get("_CODEX_TEST_DEFAULT_DB")
+if os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") in (None, _DEFAULT_DB):
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = os.environ["_CODEX_TEST_DEFAULT_DB"] = (
+        f"sqlite:///{_HOME / 'airflow.db'}"
+    )
 
 from collections.abc import Callable, Iterator  # noqa: E402
 from datetime import UTC, date, datetime  # noqa: E402

@@ -102,3 +102,25 @@ def test_testing_wheel_carries_the_sandbox_the_cluster_and_the_command(tmp_path)
     with zipfile.ZipFile(_build(tmp_path / "again", ROOT / "packages" / "codex-testing")) as zf:
         entry_points = zf.read(next(n for n in zf.namelist() if n.endswith("entry_points.txt"))).decode()
     assert "codex-sandbox = codex_testing.sandbox.cli:main" in entry_points
+
+
+def test_provider_info_is_valid_for_airflow_and_every_module_it_names_imports() -> None:
+    """What ``airflow providers`` reads: Airflow's own schema, and modules that exist."""
+    import importlib
+    import json
+
+    import airflow
+    import jsonschema
+
+    from airflow_provider_codex.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(info, schema)
+    modules = [
+        m for kind in ("hooks", "operators", "sensors", "triggers") for e in info[kind] for m in e["python-modules"]
+    ]
+    modules += [e["python-module"] for e in info["transfers"]]
+    assert "airflow_provider_codex.transfers.codex_retention_guard" in modules
+    for module in modules:
+        importlib.import_module(module)
