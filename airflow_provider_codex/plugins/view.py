@@ -164,15 +164,20 @@ async def coverage_of(
     return shown
 
 
-async def latest_reports(get: ApiGet, events: list[LoadEvent]) -> list[Report]:
-    """Per DAG, its views task's latest run, when that run's XCom names a governance report."""
-    reports: dict[str, Report] = {}
+async def latest_reports(get: ApiGet, events: list[LoadEvent]) -> dict[str, tuple[Report, str]]:
+    """Per DAG, its newest views task run whose XCom names a governance report: ``{dag_id: (report, path)}``.
+
+    The page lists these and ``/report/<dag_id>`` serves the same path, so a listed link never 404s
+    because a newer views task of the DAG (one without ``report_path``) hides it.
+    """
+    reports: dict[str, tuple[Report, str]] = {}
     for event in latest_per_task(e for e in events if e.view is not None):
         if event.dag_id in reports:
             continue
-        if await report_path(get, event) is not None:
-            reports[event.dag_id] = Report(event.dag_id, event.run_id, event.timestamp)
-    return sorted(reports.values(), key=lambda r: r.dag_id)
+        path = await report_path(get, event)
+        if path is not None:
+            reports[event.dag_id] = (Report(event.dag_id, event.run_id, event.timestamp), path)
+    return reports
 
 
 async def report_path(get: ApiGet, event: LoadEvent) -> str | None:
@@ -188,12 +193,13 @@ async def report_path(get: ApiGet, event: LoadEvent) -> str | None:
 
 
 async def latest_report_path(get: ApiGet, dag_id: str, now: datetime) -> str | None:
-    """The path of the latest governance report of ``dag_id``, if the user may read the DAG and there is one."""
+    """The path of the latest governance report of ``dag_id``, if there is one; a Codex DAG the user may not
+    read is refused (403, as the page is), not reported missing."""
     sources = await read_sources(get, now - timedelta(days=MAX_DAYS))
-    views = [e for e in sources.events if e.dag_id == dag_id and e.view is not None]
-    for event in latest_per_task(views)[:1]:
-        return await report_path(get, event)
-    return None
+    if dag_id in sources.codex_dags and dag_id not in sources.readable_dags:
+        raise ApiRefused(f"dags/{dag_id}", 403)
+    found = await latest_reports(get, [e for e in sources.events if e.dag_id == dag_id])
+    return found[dag_id][1] if dag_id in found else None
 
 
 async def build_page(
@@ -217,5 +223,6 @@ async def build_page(
     page.loads = [e for e in events if e.dataset is not None][:LATEST_LOADS]
     for destination, (datasets, dag_ids) in (await destinations_of(get, events, workspace_of)).items():
         page.destinations.append(await coverage_of(destination, datasets, dag_ids, page, reader))
-    page.reports = await latest_reports(get, events)
+    reports = await latest_reports(get, events)
+    page.reports = [reports[dag_id][0] for dag_id in sorted(reports)]
     return page

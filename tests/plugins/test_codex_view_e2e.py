@@ -9,7 +9,9 @@ read nothing). A DAG of the provider's operators loads 10 days of ``usage``
 and ``compliance_events`` from the sandbox into a SQLite destination; then
 the test deletes 3 of those days from the destination's tables. The same DAG
 stores ``usage`` in a local folder too (``CodexToStorageOperator``), one of
-whose days' partitions the test removes.
+whose days' partitions the test removes. After the loads, the DAG's views task
+(``CodexGovernanceViewsOperator``) builds the views in the SQLite destination and
+writes the governance report into a local folder.
 
 Checked:
 
@@ -20,8 +22,11 @@ Checked:
   the retention ``lost``, those near it ``expiring``); the latest loads show
   the row counts the destination held; the storage destination's calendar
   has its partitions' days loaded, the removed one missing;
+* the page links the views task's governance report; following the link in the
+  UI's frame renders the file the task wrote (its title, one chart with an ``svg``
+  per dashboard), served with the sandboxing CSP;
 * a request without credentials gets 401, a forged token 403, and the outsider
-  (a valid token of the auth manager, no read access) 403;
+  (a valid token of the auth manager, no read access) 403, for the page and the report;
 * no key, salt, compliance content or actor (as the destination holds them) is on the page.
 
 ``CODEX_SCREENSHOTS=1`` also saves the page as ``docs/images/airflow-codex-view.png`` (docs/airflow-ui.md)::
@@ -54,6 +59,7 @@ from codex_testing.sandbox import RunningSandbox, running_sandbox
 
 from airflow_provider_codex.datasets import get_dataset
 from airflow_provider_codex.tables import CONTENT_FIELDS
+from airflow_provider_codex.views import DASHBOARDS
 from airflow_provider_codex.windows import DEFAULT_GRACE
 
 if TYPE_CHECKING:
@@ -71,8 +77,12 @@ LOADED_DAYS = 7
 DELETED = 3
 #: The calendar's range by default (``DEFAULT_DAYS`` of the view).
 SHOWN_DAYS = 35
+#: Where the page links the DAG's governance report.
+REPORT_URL_PATH = f"/codex/report/{DAG_ID}"
 PASSWORDS = {"admin": "admin-pass-1", "viewer": "viewer-pass-1", "outsider": "outsider-pass-1"}
 SALT = "view-e2e-salt-never-shown"
+#: The governance report's range (days ending with the views' last day): small, it is drawn in the task.
+REPORT_DAYS = 14
 DAG_FILE = f'''
 from datetime import UTC, datetime
 
@@ -80,9 +90,10 @@ from airflow.sdk import DAG
 
 from airflow_provider_codex.transfers.codex_to_sql import CodexToSqlOperator
 from airflow_provider_codex.transfers.codex_to_storage import CodexToStorageOperator
+from airflow_provider_codex.transfers.codex_views import CodexGovernanceViewsOperator
 
 with DAG(dag_id="{DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), catchup=False, tags=["codex"]):
-    for dataset in {DATASETS!r}:
+    loads = [
         CodexToSqlOperator(
             task_id=f"load_{{dataset}}",
             dataset=dataset,
@@ -90,6 +101,16 @@ with DAG(dag_id="{DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1, tzinf
             start="{{{{ dag_run.conf['start'] }}}}",
             end="{{{{ dag_run.conf['end'] }}}}",
         )
+        for dataset in {DATASETS!r}
+    ]
+    loads >> CodexGovernanceViewsOperator(
+        task_id="views",
+        sql_conn_id="{DEST_CONN}",
+        start="{{{{ dag_run.conf['start'] }}}}",
+        end="{{{{ dag_run.conf['end'] }}}}",
+        report_path="{{{{ dag_run.conf['reports'] }}}}",
+        report_days={REPORT_DAYS},
+    )
     CodexToStorageOperator(
         task_id="store_usage",
         dataset="usage",
@@ -106,6 +127,7 @@ class Deployment:
     sandbox: RunningSandbox
     destination: Path
     lake: Path
+    reports: Path
     loaded: tuple[date, ...]
     deleted: tuple[date, ...]
     rows_loaded: dict[str, int]
@@ -184,7 +206,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             cluster.wait_for_dag(DAG_ID)
             cluster.unpause(DAG_ID)
             end = (loaded[-1] + timedelta(days=1)).isoformat()
-            conf = {"start": loaded[0].isoformat(), "end": end, "lake": f"file://{root / 'lake'}"}
+            conf = {
+                "start": loaded[0].isoformat(),
+                "end": end,
+                "lake": f"file://{root / 'lake'}",
+                "reports": f"file://{root / 'reports'}",
+            }
             run_id = cluster.trigger_dag(DAG_ID, conf=conf)
             state = cluster.wait_for_dag_run(DAG_ID, run_id, timeout=300)
             assert state == "success", cluster.task_logs(DAG_ID, run_id)[-6000:]
@@ -197,9 +224,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             assert len(deleted) == DELETED, with_rows
             delete_days(destination, deleted)
             delete_partitions(root / "lake", deleted[:1], sandbox.workspace_id)
-            print(f"\ndeployment ready in {time.monotonic() - started:.0f}s: {cluster.timings}")
+            views = cluster.api("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/views")
+            print(f"\ndeployment ready in {time.monotonic() - started:.0f}s (views task {views['duration']:.1f}s)")
+            print(cluster.timings)
             ready = time.monotonic() - started
-            yield Deployment(cluster, sandbox, destination, root / "lake", loaded, deleted, rows, ready)
+            yield Deployment(
+                cluster, sandbox, destination, root / "lake", root / "reports", loaded, deleted, rows, ready
+            )
 
 
 def cells(view: FrameLocator, destination: str, dataset: str) -> dict[date, str]:
@@ -237,6 +268,19 @@ def test_the_logged_in_viewer_sees_each_day_as_the_destination_holds_it(deployme
         html = view.locator("html").evaluate("e => e.outerHTML")
         if os.environ.get("CODEX_SCREENSHOTS") == "1":
             browser.screenshot(SCREENSHOT, full_page=False)
+        # The governance report: linked on the page, followed in the UI's own frame.
+        report_began = time.monotonic()
+        no_report = view.locator("#no-report").count()
+        with page.expect_response(lambda r: urlsplit(r.url).path == REPORT_URL_PATH) as answer:
+            view.locator("a.report", has_text=DAG_ID).click()
+        view.locator("figure.chart svg").first.wait_for()
+        served = answer.value
+        report_title = view.locator("head > title").text_content()
+        charts = view.locator("figure.chart").evaluate_all(
+            "fs => fs.map(f => [f.id, f.querySelectorAll('svg').length])"
+        )
+        report_body, report_headers = served.text(), served.all_headers()
+        report_took = time.monotonic() - report_began
     assert not browser.blocked, browser.blocked
 
     days = shown_range(now)
@@ -268,13 +312,31 @@ def test_the_logged_in_viewer_sees_each_day_as_the_destination_holds_it(deployme
         assert secret not in html
     content = content_values(deployment.destination)
     assert content and not [v for v in content if v in html]
-    print(f"\nview checks {time.monotonic() - began:.1f}s; deployment ready in {deployment.started_in:.1f}s")
+
+    # The report is the file the views task wrote, served as is, sandboxed, one chart per dashboard.
+    (written,) = deployment.reports.rglob("*.html")
+    assert no_report == 0 and served.status == 200
+    assert report_body == written.read_text(encoding="utf-8")
+    assert report_title is not None and report_title.startswith(f"Codex governance report: {workspace}, ")
+    assert [chart for chart, svgs in charts if svgs == 1] == [f"chart-{board.name}" for board in DASHBOARDS]
+    assert len(charts) == len(DASHBOARDS) == 9
+    policy = report_headers["content-security-policy"].split("; ")
+    assert policy[0] == "sandbox" and "default-src 'none'" in policy and "script-src" not in str(policy)
+    assert report_headers["cache-control"] == "no-store"
+    for secret in (sandbox.analytics_key, sandbox.compliance_key, SALT, *content):
+        assert secret not in report_body
+    print(
+        f"\nview checks {time.monotonic() - began:.1f}s (the report {report_took:.1f}s);"
+        f" deployment ready in {deployment.started_in:.1f}s"
+    )
 
 
 def test_no_credentials_bad_credentials_and_no_read_access_are_refused(deployment: Deployment) -> None:
     url = f"{deployment.cluster.api_url}/codex/"
-    assert httpx.get(url, timeout=30).status_code == 401
-    assert httpx.get(url, headers={"Authorization": "Bearer not-a-token"}, timeout=30).status_code == 403
+    report = f"{deployment.cluster.api_url}{REPORT_URL_PATH}"
+    for refused_url in (url, report):
+        assert httpx.get(refused_url, timeout=30).status_code == 401
+        assert httpx.get(refused_url, headers={"Authorization": "Bearer not-a-token"}, timeout=30).status_code == 403
     login = httpx.post(
         f"{deployment.cluster.api_url}/auth/token",
         json={"username": "outsider", "password": PASSWORDS["outsider"]},
@@ -285,9 +347,13 @@ def test_no_credentials_bad_credentials_and_no_read_access_are_refused(deploymen
     refused = httpx.get(url, headers=outsider, timeout=30)
     assert refused.status_code == 403, refused.text
     assert DAG_ID not in refused.text
+    refused_report = httpx.get(report, headers=outsider, timeout=30)
+    assert refused_report.status_code == 403, refused_report.text
+    assert "<svg" not in refused_report.text
     # The same user's cookie, as the UI sends it, is refused the same way.
     cookie = httpx.get(url, cookies={"_token": login.json()["access_token"]}, timeout=30)
     assert cookie.status_code == 403
     # And the viewer's token opens it.
     viewer = deployment.cluster.login("viewer", PASSWORDS["viewer"])
     assert httpx.get(url, headers={"Authorization": f"Bearer {viewer}"}, timeout=60).status_code == 200
+    assert httpx.get(report, headers={"Authorization": f"Bearer {viewer}"}, timeout=60).status_code == 200

@@ -12,9 +12,11 @@ import textwrap
 from datetime import UTC, date, datetime
 from importlib.metadata import entry_points
 
+import pytest
+
 from airflow_provider_codex.get_provider_info import get_provider_info
 from airflow_provider_codex.plugins.app import render
-from airflow_provider_codex.plugins.sources import LoadEvent, Sources, event_from_json
+from airflow_provider_codex.plugins.sources import ApiRefused, LoadEvent, Sources, event_from_json
 from airflow_provider_codex.plugins.view import Page
 
 PLUGIN_CLASS = "airflow_provider_codex.plugins.codex_view.CodexViewPlugin"
@@ -161,3 +163,53 @@ def test_a_report_is_read_only_when_it_is_an_html_file_of_bounded_size(tmp_path,
     assert asyncio.run(reports.read_report(str(tmp_path))) is None  # a folder
     monkeypatch.setattr(reports, "MAX_REPORT_BYTES", 10)
     assert asyncio.run(reports.read_report(str(report))) is None
+
+
+def views_event(task_id: str, timestamp: str) -> dict[str, object]:
+    extra = {"view": "codex_view_cli_users", "table": "codex_view_cli_users", "workspace_id": "ws"}
+    return event(name="codex.codex_view_cli_users", source_task_id=task_id, timestamp=timestamp, extra=extra)
+
+
+def test_the_report_linked_is_the_one_served_when_a_newer_views_task_wrote_none():
+    """A DAG whose newest views task has no ``report_path``: the page links the older one's report, and
+    ``/report/<dag>`` serves that same path (it used to look at the newest views task only, and 404)."""
+    import asyncio
+
+    from airflow_provider_codex.plugins.view import build_page, latest_report_path
+
+    report = "file:///reports/codex_governance_report/workspace_id=ws/2026-02-20_2026-03-05.html"
+    returns = {"views_with_report": {"report": report}, "views_plain": {"report": None}}
+    answers = {  # what Airflow's REST API answers a user who may read the DAG
+        "assets": {"assets": [{"producing_tasks": [{"dag_id": "codex_daily"}]}]},
+        "dags/codex_daily": {},
+        "assets/events": {
+            "asset_events": [
+                views_event("views_plain", "2026-03-06T03:00:00+00:00"),
+                views_event("views_with_report", "2026-03-06T02:00:00+00:00"),
+            ]
+        },
+    }
+
+    async def get(path, params):
+        if path.endswith("/xcomEntries/return_value"):
+            return {"value": returns[path.split("/")[-3]]}
+        return answers[path]
+
+    now = datetime(2026, 3, 6, 12, tzinfo=UTC)
+    page = asyncio.run(build_page(get, now, 7))
+    assert [(r.dag_id, r.run_id) for r in page.reports] == [("codex_daily", "manual__2026-03-05T00:00:00+00:00")]
+    assert asyncio.run(latest_report_path(get, "codex_daily", now)) == report
+    assert asyncio.run(latest_report_path(get, "other_dag", now)) is None
+
+    async def may_not_read_the_dag(path, params):
+        if path == "dags/codex_daily":
+            raise ApiRefused(path, 403)
+        return await get(path, params)
+
+    with pytest.raises(ApiRefused) as refused:  # 403, as the page: not a 404 that says there is no report
+        asyncio.run(latest_report_path(may_not_read_the_dag, "codex_daily", now))
+    assert refused.value.status == 403
+    # The link opens in the UI's own frame: that frame's sandbox has no allow-popups, a new tab would be blocked.
+    html = render(page, object())
+    assert '<a class="report" href="report/codex_daily">' in html
+    assert "target=" not in html
