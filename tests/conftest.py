@@ -152,15 +152,38 @@ def test_dags(airflow_db: Path) -> dict[str, Any]:
     return dags
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+#: The xdist group of the tests that start a whole Airflow.
+_REAL_AIRFLOW = "real-airflow"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
     """Under pytest-xdist (``scripts/test`` runs ``-n auto``), the real-Airflow tests share one worker.
 
     Each starts a scheduler, api-server, dag-processor and triggerer: two at once on a
     2-core machine would only starve each other's bounded waits, so they run one after
     another (``--dist loadgroup``) while the other workers take the rest of the suite.
     """
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
+    xdist = config.pluginmanager.hasplugin("xdist")
+    if xdist:
+        for item in items:
+            if item.get_closest_marker("slow") is not None:
+                item.add_marker(pytest.mark.xdist_group(_REAL_AIRFLOW))
+    yield
+    if xdist and getattr(config.option, "loadgroup", False):
+        _name_groups(items)
+
+
+def _name_groups(items: list[pytest.Item]) -> None:
+    """Suffix ``@group`` to the grouped tests' ids, as xdist's own hook means to.
+
+    Written here because xdist 3.8 sets ``item._nodeid``, which pytest 9 no longer reads
+    (its ids live in ``item._id``): without this, ``loadgroup`` silently groups nothing.
+    """
+    from _pytest.nodeid import coerce_node_id
+
     for item in items:
-        if item.get_closest_marker("slow") is not None:
-            item.add_marker(pytest.mark.xdist_group("real-airflow"))
+        mark = item.get_closest_marker("xdist_group")
+        if mark is not None and "@" not in item.nodeid.rpartition("]")[2]:
+            name = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+            item._id = coerce_node_id(f"{item.nodeid}@{name}")  # type: ignore[attr-defined]
