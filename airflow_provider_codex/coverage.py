@@ -252,19 +252,17 @@ def read_coverage(
     ``datasets``: names from :data:`~.datasets.DATASETS` (default all of them).
     One query on the ledger, one per table of the datasets; read-only.
     """
-    if not isinstance(workspace_id, str) or not workspace_id:
-        raise ValueError("workspace_id must be a non-empty string")
-    days = _days(first, last, now)
-    chosen = [get_dataset(n) for n in (datasets if datasets is not None else list(DATASETS))]
+    days, chosen = _days(first, last, now), _chosen(workspace_id, datasets)
     specs = {spec.name: spec for d in chosen for spec in d.tables}
     ledger = read_ledger(sink, workspace_id, first, last, set(specs))
     data = {name: _read_rows(sink, spec, workspace_id, first, last) for name, spec in specs.items()}
 
     def table_day(table: str, day: date) -> _TableDay:
-        recorded, (rows, rows_at) = ledger.get((table, day)), data[table].get(day, (0, None))
-        if recorded is None:
-            return _TableDay(None, None, rows, rows_at)
-        return _TableDay(recorded[0], recorded[1], rows, rows_at)
+        (ledger_rows, ledger_at), (rows, rows_at) = (
+            ledger.get((table, day), (None, None)),
+            data[table].get(day, (0, None)),
+        )
+        return _TableDay(ledger_rows, ledger_at, rows, rows_at)
 
     out = []
     for dataset in chosen:
@@ -277,6 +275,13 @@ def read_coverage(
             )
         )
     return Coverage(workspace_id, first, last, now.astimezone(UTC), tuple(out), margin)
+
+
+def _chosen(workspace_id: str, datasets: Sequence[str] | None) -> list[Dataset]:
+    """The datasets a coverage report covers (default all), for a workspace id that is one."""
+    if not isinstance(workspace_id, str) or not workspace_id:
+        raise ValueError("workspace_id must be a non-empty string")
+    return [get_dataset(n) for n in (datasets if datasets is not None else list(DATASETS))]
 
 
 def _day(day: date, tables: Sequence[_TableDay], now: datetime, retained: bool, margin: timedelta) -> DayCoverage:
@@ -335,8 +340,7 @@ def read_storage_coverage(
     reports one; ``rows`` is ``None`` (counting would read every file). One
     listing per table.
     """
-    days = _days(first, last, now)
-    chosen = [get_dataset(n) for n in (datasets if datasets is not None else list(DATASETS))]
+    days, chosen = _days(first, last, now), _chosen(workspace_id, datasets)
     out = []
     for dataset in chosen:
         held = [_partitions(sink, spec, workspace_id, first, last) for spec in dataset.tables]
