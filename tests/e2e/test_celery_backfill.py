@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,7 @@ from codex_e2e import (
     assert_same_rows,
     codex_connection,
     expected_rows,
-    make_sql_destination,
+    temporary_sql_destination,
 )
 from codex_testing import AirflowCluster, airflow_cluster, variables_env
 from codex_testing.days import complete_days, logical_dates
@@ -59,16 +57,6 @@ CONFIG = {
 }
 
 log = print
-
-
-@contextmanager
-def postgres_destination(tmp_path: Path) -> Iterator[SqlDestination]:
-    """A PostgreSQL schema of this test's own, dropped afterwards."""
-    destination = make_sql_destination("postgres", tmp_path)
-    try:
-        yield destination
-    finally:
-        destination.drop()
 
 
 def deployment_env(sandbox: RunningSandbox, destination: SqlDestination) -> dict[str, str]:
@@ -135,7 +123,7 @@ def check_tables(destination: SqlDestination, sandbox: RunningSandbox, days: tup
 @pytest.mark.timeout(900)
 def test_a_celery_backfill_runs_on_both_workers_and_loads_what_the_sandbox_served(tmp_path):
     started = time.monotonic()
-    with running_sandbox(**SANDBOX) as sandbox, postgres_destination(tmp_path) as destination:
+    with running_sandbox(**SANDBOX) as sandbox, temporary_sql_destination("postgres", tmp_path) as destination:
         days = complete_days(sandbox, DAYS, grace=GRACE).analytics
         with airflow_cluster(
             EXAMPLES,

@@ -32,15 +32,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from codex_e2e import GRACE, HASH_SALT, PG_URI, SqlDestination, make_sql_destination
+from codex_e2e import GRACE, HASH_SALT, PG_URI, SqlDestination, temporary_sql_destination
 from codex_testing import AirflowCluster, airflow_cluster, connection_env, variables_env
 from codex_testing.days import complete_days, midnight
 from codex_testing.sandbox import RunningSandbox, running_sandbox
@@ -130,15 +129,6 @@ log = print
 
 
 # -- running the example DAGs -------------------------------------------------------------------
-
-
-@contextmanager
-def postgres_destination(tmp_path: Path) -> Iterator[SqlDestination]:
-    dest = make_sql_destination("postgres", tmp_path)
-    try:
-        yield dest
-    finally:
-        dest.drop()
 
 
 def run_example_dags(
@@ -265,7 +255,7 @@ def test_the_example_dags_emit_their_lineage_and_nothing_without_the_provider(tm
         with_ol = tmp_path / "with"
         (with_ol / "events").mkdir(parents=True)
         transport = {"type": "file", "log_file_path": str(with_ol / "events" / "ol")}
-        with postgres_destination(with_ol) as dest:
+        with temporary_sql_destination("postgres", with_ol) as dest:
             env = {"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport)}
             states = run_example_dags(with_ol, sandbox, dest, day, env)
             events = read_events(with_ol / "events")
@@ -326,7 +316,7 @@ def test_the_example_dags_emit_their_lineage_and_nothing_without_the_provider(tm
         (without / "site" / "sitecustomize.py").write_text(BLOCKER)
         blocked = without / "blocked-imports.txt"
         transport = {"type": "file", "log_file_path": str(without / "events" / "ol")}
-        with postgres_destination(without) as dest:
+        with temporary_sql_destination("postgres", without) as dest:
             env = {
                 "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
                 "PYTHONPATH": str(without / "site"),

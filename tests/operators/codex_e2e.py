@@ -237,6 +237,16 @@ def make_sql_destination(kind: str, tmp_path: Path) -> SqlDestination:
     raise ValueError(kind)
 
 
+@contextmanager
+def temporary_sql_destination(kind: str, tmp_path: Path) -> Iterator[SqlDestination]:
+    """:func:`make_sql_destination`, dropped when the block exits (also on failure)."""
+    destination = make_sql_destination(kind, tmp_path)
+    try:
+        yield destination
+    finally:
+        destination.drop()
+
+
 @dataclass
 class StorageDestination:
     """A ``file://`` folder read back as Hive-style partitions of gzip JSON Lines."""
