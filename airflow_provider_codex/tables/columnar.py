@@ -289,11 +289,10 @@ def flatten_compliance_columns(records: Iterable[Mapping[str, Any]], ctx: Flatte
     Its checks unchanged; the content policy applied through the record's JSON
     text (:func:`.compliance.redact_dumped`), which is ``record_json`` too.
     """
-    names = compliance.COMPLIANCE_EVENTS.column_names
     name = compliance.COMPLIANCE_EVENTS.name
-    tagged = compliance.flatten_events(records, ctx, compliance.redact_dumped)
-    while chunk := [record for _, record in islice(tagged, CHUNK_ROWS)]:
-        yield name, ColumnBatch(tuple([r[c] for r in chunk] for c in names))
+    values = compliance.event_values(records, ctx, compliance.redact_dumped)
+    while chunk := list(islice(values, CHUNK_ROWS)):
+        yield name, ColumnBatch(tuple(map(list, zip(*chunk, strict=True))))
 
 
 USAGE_USERS = _UsageGrainColumns(analytics._USER)

@@ -135,11 +135,11 @@ def redact_dumped(policy: ContentPolicy, record: Mapping[str, Any]) -> tuple[Map
         text = _json.dumps(record)
     except TypeError:  # an integer beyond 64 bits: the reference writes it
         return redact_walking(policy, record)
-    changed = policy.changed
-    found = [name for name in changed if f'"{name}":'.encode() in text]
-    if not found:
+    keys = policy.json_keys.findall(text)  # one regex pass: three substring counts took five times as long
+    if not keys:
         return record, text.decode()
-    if sum(text.count(f'"{name}":'.encode()) for name in found) != sum(name in record for name in found):
+    found = {key.decode() for key in keys}
+    if len(keys) != sum(name in record for name in found):
         return redact_walking(policy, record)
     out: dict[str, Any] | None = None
     for name in found:
@@ -166,6 +166,15 @@ def flatten_compliance_events(records: Iterable[Mapping[str, Any]], ctx: Flatten
 
 def flatten_events(records: Iterable[Mapping[str, Any]], ctx: FlattenContext, redact: Redact) -> Iterator[Tagged]:
     """:func:`flatten_compliance_events`, the content policy applied by ``redact``."""
+    name, names = COMPLIANCE_EVENTS.name, COMPLIANCE_EVENTS.column_names
+    for values in event_values(records, ctx, redact):
+        yield name, dict(zip(names, values, strict=True))
+
+
+def event_values(
+    records: Iterable[Mapping[str, Any]], ctx: FlattenContext, redact: Redact
+) -> Iterator[tuple[Any, ...]]:
+    """Each wanted event's values, in ``COMPLIANCE_EVENTS``' column order (a record, or a column batch's row)."""
     policy = ctx.content_policy
     if policy is None:
         raise ValueError(
@@ -173,6 +182,7 @@ def flatten_events(records: Iterable[Mapping[str, Any]], ctx: FlattenContext, re
             "pass FlattenContext(content_policy=ContentPolicy(salt=...))"
         )
     name = COMPLIANCE_EVENTS.name
+    workspace_id, loaded_at = ctx.workspace_id, ctx.loaded_at
     for record in records:
         event_id = record.get("event_id")
         if event_id is None or event_id == "":
@@ -191,33 +201,30 @@ def flatten_events(records: Iterable[Mapping[str, Any]], ctx: FlattenContext, re
         usage = _obj(details, "token_usage")
         meta = _obj(stored, "request_metadata")
         yield (
-            name,
-            {
-                "workspace_id": ctx.workspace_id,
-                "event_id": key_text(event_id),
-                "day": day,
-                "timestamp": moment,
-                "event_type": stored.get("type"),
-                "event_subtype": stored.get("event_type"),
-                "actor_type": actor.get("type"),
-                "actor_user_id": actor.get("user_id"),
-                "actor_email": actor.get("user_email"),
-                "principal_id": principal.get("id"),
-                "principal_type": principal.get("type"),
-                "client_id": stored.get("client_id"),
-                "session_id": details.get("session_id"),
-                "model": details.get("model"),
-                "input_tokens": usage.get("input_tokens"),
-                "output_tokens": usage.get("output_tokens"),
-                "cached_input_tokens": usage.get("cached_input_tokens"),
-                "reasoning_output_tokens": usage.get("reasoning_output_tokens"),
-                "decision": text_or_json(details.get("decision")),
-                "client_ip": meta.get("client_ip"),
-                "user_agent": meta.get("client_user_agent"),
-                "prompt_text": text_or_json(stored.get("prompt_text")),
-                "response_text": text_or_json(stored.get("response_text")),
-                "tool_input": text_or_json(stored.get("tool_input")),
-                "record_json": record_json,
-                "loaded_at": ctx.loaded_at,
-            },
+            workspace_id,
+            key_text(event_id),
+            day,
+            moment,
+            stored.get("type"),
+            stored.get("event_type"),
+            actor.get("type"),
+            actor.get("user_id"),
+            actor.get("user_email"),
+            principal.get("id"),
+            principal.get("type"),
+            stored.get("client_id"),
+            details.get("session_id"),
+            details.get("model"),
+            usage.get("input_tokens"),
+            usage.get("output_tokens"),
+            usage.get("cached_input_tokens"),
+            usage.get("reasoning_output_tokens"),
+            text_or_json(details.get("decision")),
+            meta.get("client_ip"),
+            meta.get("client_user_agent"),
+            text_or_json(stored.get("prompt_text")),
+            text_or_json(stored.get("response_text")),
+            text_or_json(stored.get("tool_input")),
+            record_json,
+            loaded_at,
         )

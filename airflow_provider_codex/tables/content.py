@@ -18,8 +18,9 @@ through the JSON column.
 from __future__ import annotations
 
 import enum
-import hmac
+import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -49,6 +50,9 @@ class ContentPolicy:
     salt: bytes | str | None = field(default=None, repr=False)
     #: The fields whose action is not ``keep``, with that action.
     _changed: Mapping[str, ContentAction] = field(init=False, repr=False, compare=False)
+    #: Finds ``_changed``'s fields as keys of compact JSON (``"prompt_text":``), the name as group 1.
+    json_keys: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
+    _hmac: _HmacSha256 | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in CONTENT_FIELDS:
@@ -65,6 +69,11 @@ class ContentPolicy:
         # Looked up per field of every record (hundreds of thousands a day): computed once.
         changed = {name: action for name, action in self.actions.items() if action is not ContentAction.KEEP}
         object.__setattr__(self, "_changed", MappingProxyType(changed))
+        names = b"|".join(re.escape(name.encode()) for name in changed) or b"(?!)"  # (?!): matches nothing
+        object.__setattr__(self, "json_keys", re.compile(b'"(' + names + b')":'))
+        object.__setattr__(
+            self, "_hmac", _HmacSha256(self.salt) if isinstance(self.salt, bytes) and self.salt else None
+        )
 
     @classmethod
     def from_mapping(cls, actions: Mapping[str, str], salt: bytes | str | None = None) -> ContentPolicy:
@@ -90,8 +99,8 @@ class ContentPolicy:
     def hash_text(self, value: Any) -> str:
         """HMAC-SHA256 hex of a text (non-text values: of their canonical JSON)."""
         text = value if isinstance(value, str) else canonical_json(value)
-        assert isinstance(self.salt, bytes)
-        return hmac.digest(self.salt, text.encode(), "sha256").hex()
+        assert self._hmac is not None
+        return self._hmac(text.encode()).hex()
 
     def apply(self, name: str, value: Any) -> Any:
         """The stored form of one content field's value."""
@@ -132,6 +141,33 @@ class ContentPolicy:
             items = [self._redact(v) for v in node]
             return node if all(a is b for a, b in zip(items, node, strict=True)) else items
         return node
+
+
+#: HMAC's inner and outer pads (RFC 2104) as byte translation tables, as the standard library's ``hmac`` builds them.
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+class _HmacSha256:
+    """HMAC-SHA256 with one key: its two pad states hashed once, copied per text.
+
+    Written here because ``hmac.digest`` keys OpenSSL anew on every call, three
+    times a short text's own hashing (``bench/RESULTS.md``, issue 18).
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def __call__(self, text: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(text)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 def canonical_json(value: Any) -> str:

@@ -73,6 +73,16 @@ def test_codex_log_record_columns(log_record):
     assert set(row) == set(COMPLIANCE_EVENTS.column_names)
 
 
+@pytest.mark.parametrize("salt_length", [1, 16, 63, 64, 65, 200])
+def test_hash_is_the_standard_librarys_hmac_sha256(salt_length):
+    """The policy's own HMAC (pads hashed once) against ``hmac`` itself: keys past a block are hashed first."""
+    salt = (bytes(range(1, 256)) * 2)[:salt_length]
+    policy = ContentPolicy(salt=salt)
+    for text in ["", "a", "é" * 40, "x" * 63, "y" * 64, "z" * 1000, "\x00 nul"]:
+        assert policy.hash_text(text) == hmac.new(salt, text.encode(), hashlib.sha256).hexdigest()
+    assert repr(salt) not in repr(policy)
+
+
 def test_default_policy_hashes_everywhere(log_record):
     log_record["event_details"]["tool_input"] = SECRET_TOOL  # nested copies are covered too
     log_record["extra"] = [{"prompt_text": SECRET_PROMPT}]
