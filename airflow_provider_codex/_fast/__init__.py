@@ -15,8 +15,8 @@ fast path                      reference (where the logic lives)           how i
 ``tables.columnar``            the row flatteners (``Shape.fill``)         a chunk of rows read column by column into
                                                                            ``ColumnBatch`` objects, staged a column at a
                                                                            time (for a sink that ``takes_columns``)
-``compliance.redact_dumped``   ``compliance.redact_walking``               content fields found in the JSON text (C),
-                                                                           which is ``record_json`` too
+``compliance.redact_dumped``   ``compliance.redact_walking``               content fields found in the JSON text (one
+                                                                           regex pass), which is ``record_json`` too
 ``PostgresDialect``            text ``COPY`` with adapters                 binary ``COPY`` (psycopg 3), into columns
 ``.write_binary``                                                          typed as the dialect creates them
 =============================  ==========================================  ===========================================
