@@ -135,7 +135,7 @@ def redact_dumped(policy: ContentPolicy, record: Mapping[str, Any]) -> tuple[Map
         text = _json.dumps(record)
     except TypeError:  # an integer beyond 64 bits: the reference writes it
         return redact_walking(policy, record)
-    keys = policy.json_keys.findall(text)  # one regex pass: three substring counts took five times as long
+    keys = policy.json_keys.findall(text)  # one regex pass for all fields, not a search per field
     if not keys:
         return record, text.decode()
     found = {key.decode() for key in keys}

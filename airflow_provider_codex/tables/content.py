@@ -151,8 +151,8 @@ _OPAD = bytes(b ^ 0x5C for b in range(256))
 class _HmacSha256:
     """HMAC-SHA256 with one key: its two pad states hashed once, copied per text.
 
-    Written here because ``hmac.digest`` keys OpenSSL anew on every call, three
-    times a short text's own hashing (``bench/RESULTS.md``, issue 18).
+    Written here because ``hmac.digest`` keys OpenSSL anew on every call, which
+    costs more than hashing a short text (figures: ``bench/RESULTS.md``, issue 18).
     """
 
     __slots__ = ("_inner", "_outer")
