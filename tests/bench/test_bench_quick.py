@@ -90,6 +90,23 @@ def test_profile_load_times_one_load(dataset):
     assert cpu.strip().startswith("cpu: load ") and "of wall time at least on" in cpu, done.stdout
 
 
+@pytest.mark.timeout(120)
+def test_compliance_steps_prints_each_step_against_its_baseline():
+    """``bench/compliance_steps.py`` runs, and prints both sides of each step (it asserts they agree)."""
+    done = subprocess.run(
+        [sys.executable, "bench/compliance_steps.py", "--repeat", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["HMAC-SHA256", "content", "a"], done.stdout
+    assert all(" µs vs " in line and line.endswith("x faster") for line in lines[:2]), done.stdout
+    assert lines[2].endswith("MiB of RSS"), done.stdout
+
+
 @pytest.mark.databases
 def test_the_cpu_account_counts_a_process_and_postgres_backends_that_have_exited():
     """Counts, not timings: work known to take CPU shows up in the column it belongs to."""
